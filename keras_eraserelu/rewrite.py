@@ -133,8 +133,8 @@ def _erased_replacement(operation, share, pending):
         mark_erased(layer)
         _build_from(operation, layer, pending, share)
         return layer
-    dtype = getattr(operation, "dtype_policy", None)
-    return keras.layers.Identity(name=operation.name, dtype=dtype)
+    policy = getattr(operation, "dtype_policy", None)
+    return keras.layers.Identity(name=operation.name, dtype=policy and policy.name)
 
 
 def _has_fused_activation(layer):
