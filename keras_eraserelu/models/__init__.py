@@ -1,0 +1,27 @@
+"""The EraseReLU model zoo: builders registered by name.
+
+Example:
+
+```python
+from keras_eraserelu.models import create_model, list_models
+list_models("wrn*")                      # ['wrn16_8', 'wrn28_10', 'wrn40_4', ...]
+model = create_model("cifar_resnet110", erase="last")
+```
+"""
+
+from keras_eraserelu.models import (  # noqa: F401  (registers the families)
+    cifar_resnet,
+    imagenet_resnet,
+    inception,
+    resnext,
+    vgg,
+    wide_resnet,
+)
+from keras_eraserelu.models.registry import (
+    create_model,
+    get_builder,
+    list_models,
+    register_model,
+)
+
+__all__ = ["create_model", "get_builder", "list_models", "register_model"]

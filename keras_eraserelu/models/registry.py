@@ -1,0 +1,79 @@
+"""The model registry: builders are plain functions registered by a decorator.
+
+The function name is the key. `create_model(name, **kwargs)` calls it;
+`list_models("cifar_resnet*")` lists names; an unknown name is an error that
+lists the close ones.
+
+Example:
+
+```python
+@register_model
+def my_net(include_top=True, weights=None, ..., erase=None):
+    ...
+
+list_models("cifar_resnet*")          # ['cifar_resnet110', 'cifar_resnet1202', ...]
+model = create_model("cifar_resnet20", erase="last")
+```
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+from keras_eraserelu.validation import did_you_mean
+
+_BUILDERS = {}
+
+
+def register_model(builder):
+    """Registers `builder` under its function name; returns it unchanged."""
+    name = builder.__name__
+    if name in _BUILDERS and _BUILDERS[name] is not builder:
+        raise ValueError(f"A model named '{name}' is already registered.")
+    _BUILDERS[name] = builder
+    return builder
+
+
+def list_models(pattern="*", exclude=None):
+    """Sorted names of the registered models matching a glob pattern.
+
+    Args:
+        pattern: str. Glob over model names. Defaults to "*".
+        exclude: str or None. Glob of names to leave out.
+
+    Returns:
+        A sorted list of str.
+    """
+    _load_families()
+    names = [name for name in _BUILDERS if fnmatch.fnmatchcase(name, pattern)]
+    if exclude:
+        names = [name for name in names if not fnmatch.fnmatchcase(name, exclude)]
+    return sorted(names)
+
+
+def get_builder(name):
+    """The builder function registered under `name`."""
+    _load_families()
+    if name not in _BUILDERS:
+        raise ValueError(
+            f"Unknown model name {name!r}. There are {len(_BUILDERS)} registered "
+            f"models; see `list_models()`.{did_you_mean(name, list(_BUILDERS))}"
+        )
+    return _BUILDERS[name]
+
+
+def create_model(name, **kwargs):
+    """Builds the registered model `name` with the builder's keyword arguments.
+
+    Example:
+
+    ```python
+    model = create_model("cifar_resnet56", erase="last", classes=100)
+    ```
+    """
+    return get_builder(name)(**kwargs)
+
+
+def _load_families():
+    # Importing the family modules runs their @register_model decorators.
+    import keras_eraserelu.models  # noqa: F401
