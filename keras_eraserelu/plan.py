@@ -47,7 +47,8 @@ class ErasePlan:
         sites: tuple of ReluSite, in topological order, with `decision`
             (`"erase"`, `"keep"` or `"erased"`) and `reason`.
         modules: tuple of Module.
-        boundary: str. What ends the modules: `"merge"` or `"pooling"`.
+        boundary: str. What ends the modules: `"merge"`, `"pooling"`, or
+            `"none"` when no module was detected.
         settings: dict. The arguments the plan was made with.
         warnings: tuple of str. What the user should know before erasing.
     """
@@ -76,9 +77,14 @@ class ErasePlan:
 
     def summary(self):
         """One line: how many sites, modules and erasures."""
+        modules = (
+            f"{len(self.modules)} modules (ended by {self.boundary}s)"
+            if self.modules
+            else "no modules detected"
+        )
         text = (
-            f"{self.model_name}: {len(self.sites)} sites, {len(self.modules)} "
-            f"modules (ended by {self.boundary}s), {len(self.erased)} to erase"
+            f"{self.model_name}: {len(self.sites)} sites, {modules}, "
+            f"{len(self.erased)} to erase"
         )
         if self.erased_before:
             text += f", {len(self.erased_before)} erased before"
@@ -238,9 +244,7 @@ def plan_erasure(
                 if module is not None
                 else (module_map.region_of(node) if module_list else None)
             ),
-            position=(
-                module_map.sites_in(module).index(node) if module is not None else None
-            ),
+            position=_position(module_map, module, node),
         )
         decision, reason = _decide(
             located,
@@ -271,6 +275,13 @@ def plan_erasure(
         settings=settings,
         warnings=tuple(_warnings(model.name, decided, module_list, restrict, select)),
     )
+
+
+def _position(module_map, module, node):
+    if module is None:
+        return None
+    sites = module_map.sites_in(module)
+    return sites.index(node) if node in sites else None
 
 
 def _check_where(where):

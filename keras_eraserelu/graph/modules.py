@@ -12,7 +12,8 @@ from an input to an output passes through), in topological order:
    The first module starts where its branches fork (the last cut point before
    its end); for plain chains, at the input. What lies before is the stem,
    what lies after the last end is the head. Modules without sites are
-   dropped.
+   dropped. A graph whose only merging cut point closes cross-connected cells
+   (NASNet) has no modules.
 4. The last sites of a module: walk back from its end along every input until
    a site or the previous module end; keep the sites found that are not
    ancestors of another one found. The first sites mirror this.
@@ -27,6 +28,7 @@ modules = ModuleMap(FlatGraph.from_model(model), is_site=lambda node: ...)
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import keras
@@ -89,8 +91,16 @@ class ModuleMap:
         if merges:
             forks = [node.index for node in cuts if node.index < merges[0].index]
             start = forks[-1] if forks else -1
+        if len(merges) == 1 and self._has_inner_merges(start, merges[0]):
+            # One cut point at the very end and cross-connected cells before
+            # it (NASNet): there are no modules to speak of.
+            self.boundary, ends = "none", []
         self._ends = [self._with_trailing_activation(end) for end in ends]
         self._build_segments(start)
+
+    def _has_inner_merges(self, start, end):
+        inner = self.graph.nodes[start + 1 : end.index]
+        return any(len(node.parents) >= 2 for node in inner)
 
     def _with_trailing_activation(self, end):
         if self.boundary != "merge" or len(end.children) != 1:
@@ -105,7 +115,6 @@ class ModuleMap:
     def _build_segments(self, start):
         self.modules = []
         self._bounds = []  # (first index exclusive, last index inclusive)
-        self._module_of_index = {}
         previous_shape = None
         stage = -1
         lower = start
@@ -123,21 +132,23 @@ class ModuleMap:
                 index = len(self.modules)
                 self.modules.append(Module(index, end.qualified_name, stage, len(sites)))
                 self._bounds.append((lower, end.index))
-                for node in sites:
-                    self._module_of_index[node.index] = index
             lower = end.index
-        self._stem_end = self._bounds[0][0] if self._bounds else -1
-        self._head_start = self._bounds[-1][1] if self._bounds else -1
+        self._uppers = [upper for _, upper in self._bounds]
+        if not self.modules:
+            self.boundary = "none"
 
     def module_of(self, node):
-        """Index of the module holding a site node, or None (stem or head)."""
-        return self._module_of_index.get(node.index)
+        """Index of the module whose span holds `node`, or None (stem or head)."""
+        position = bisect.bisect_left(self._uppers, node.index)
+        if position < len(self._bounds) and self._bounds[position][0] < node.index:
+            return position
+        return None
 
     def region_of(self, node):
         """`"module"`, `"stem"` or `"head"`."""
-        if node.index in self._module_of_index:
+        if self.module_of(node) is not None:
             return "module"
-        if self.modules and node.index > self._head_start:
+        if self.modules and node.index > self._bounds[-1][1]:
             return "head"
         return "stem"
 

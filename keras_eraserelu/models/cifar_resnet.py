@@ -1,0 +1,484 @@
+"""CIFAR residual networks, post-activation and pre-activation.
+
+Post-activation: He, Zhang, Ren, Sun, "Deep Residual Learning for Image
+Recognition", 2016, arXiv 1512.03385, section 4.2 (6n+2 layers, basic blocks,
+16/32/64 filters, option A or B shortcuts) and the 164-layer bottleneck net.
+Pre-activation: He, Zhang, Ren, Sun, "Identity Mappings in Deep Residual
+Networks", 2016, arXiv 1603.05027 (ResNet-110, 164 and 1001 on CIFAR).
+
+Where EraseReLU erases (the default plan, one ReLU per block):
+
+- post-activation blocks (conv-BN-ReLU-conv-BN, Add, ReLU): the ReLU right
+  after the addition, `<block>_out`;
+- pre-activation blocks (BN-ReLU-conv, repeated, then Add): the ReLU in front
+  of the last conv of the residual branch (`<block>_relu2` for basic blocks,
+  `<block>_relu3` for bottlenecks); the block ends at the Add, `<block>_out`.
+
+The stem and the head keep their ReLUs.
+
+Layer names: `stem_conv`, `stage{s}_block{b}_conv{k}`, `..._bn{k}`,
+`..._relu{k}`, `..._add`, `..._out`, `..._shortcut` (option A),
+`..._shortcut_conv` / `..._shortcut_bn` (projections), `head_bn`,
+`head_relu`, `head_pool`, `head_fc`. In pre-activation blocks `bn{k}` and
+`relu{k}` come right before `conv{k}`; the shortcut of a block that changes
+shape takes the pre-activated input (the output of `relu1`), an identity
+shortcut the raw block input. Stride-2 3x3 convs pad one pixel on each side
+(`..._conv{k}_pad`), so the branch lines up with the shortcut's subsampling.
+
+Example:
+
+```python
+model = cifar_resnet56(erase="last")        # EraseReLU ResNet-56
+model = cifar_resnet(depth=38, shortcut="B")  # any 6n+2 depth
+```
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_eraserelu.models.common import (
+    check_builder_args,
+    classifier_head,
+    finish_model,
+    model_input,
+)
+from keras_eraserelu.models.layers import ZeroPadShortcut
+from keras_eraserelu.models.registry import register_model
+from keras_eraserelu.validation import check_choice
+
+BLOCK_CHOICES = ("basic", "bottleneck")
+SHORTCUT_CHOICES = ("A", "B")
+STAGE_FILTERS = (16, 32, 64)
+STAGE_STRIDES = (1, 2, 2)
+_LAYERS_PER_N = {"basic": 6, "bottleneck": 9}  # 3 stages x convs per block
+_BOTTLENECK_EXPANSION = 4
+
+
+def conv(x, filters, kernel_size, strides, name):
+    """A bias-free, He-initialised conv; stride-2 3x3 convs pad 1 each side."""
+    padding = "same"
+    if strides > 1 and kernel_size > 1:
+        x = keras.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    return keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer="he_normal",
+        name=name,
+    )(x)
+
+
+def batch_norm(x, name):
+    """BatchNormalization with the reference implementations' settings."""
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)(x)
+
+
+def relu(x, name):
+    """A standalone ReLU layer."""
+    return keras.layers.ReLU(name=name)(x)
+
+
+def apply_shortcut(x, filters, strides, shortcut, name, normalize=True):
+    """The shortcut: identity, option A (zero-pad) or B (1x1 conv projection).
+
+    The identity is used whenever the shape does not change.
+    """
+    if strides == 1 and x.shape[-1] == filters:
+        return x
+    if shortcut == "A":
+        return ZeroPadShortcut(filters, strides, name=f"{name}_shortcut")(x)
+    x = conv(x, filters, 1, strides, f"{name}_shortcut_conv")
+    return batch_norm(x, f"{name}_shortcut_bn") if normalize else x
+
+
+def apply_basic_block(x, filters, strides=1, shortcut="A", name="block"):
+    """Post-activation basic block: conv-BN-ReLU-conv-BN, Add, ReLU."""
+    y = conv(x, filters, 3, strides, f"{name}_conv1")
+    y = relu(batch_norm(y, f"{name}_bn1"), f"{name}_relu1")
+    y = conv(y, filters, 3, 1, f"{name}_conv2")
+    y = batch_norm(y, f"{name}_bn2")
+    x = apply_shortcut(x, filters, strides, shortcut, name)
+    x = keras.layers.Add(name=f"{name}_add")([y, x])
+    return relu(x, f"{name}_out")
+
+
+def apply_bottleneck_block(x, filters, strides=1, shortcut="B", name="block"):
+    """Post-activation bottleneck: 1x1, 3x3 (strided), 1x1 to 4x `filters`."""
+    y = conv(x, filters, 1, 1, f"{name}_conv1")
+    y = relu(batch_norm(y, f"{name}_bn1"), f"{name}_relu1")
+    y = conv(y, filters, 3, strides, f"{name}_conv2")
+    y = relu(batch_norm(y, f"{name}_bn2"), f"{name}_relu2")
+    y = conv(y, filters * _BOTTLENECK_EXPANSION, 1, 1, f"{name}_conv3")
+    y = batch_norm(y, f"{name}_bn3")
+    x = apply_shortcut(x, filters * _BOTTLENECK_EXPANSION, strides, shortcut, name)
+    x = keras.layers.Add(name=f"{name}_add")([y, x])
+    return relu(x, f"{name}_out")
+
+
+def apply_preact_basic_block(
+    x, filters, strides=1, shortcut="A", dropout_rate=0.0, name="block"
+):
+    """Pre-activation basic block: BN-ReLU-conv-BN-ReLU-(Dropout)-conv, Add.
+
+    Projections have no BatchNormalization (the input is pre-activated).
+    """
+    preact = relu(batch_norm(x, f"{name}_bn1"), f"{name}_relu1")
+    if not (strides == 1 and x.shape[-1] == filters):
+        x = apply_shortcut(preact, filters, strides, shortcut, name, normalize=False)
+    y = conv(preact, filters, 3, strides, f"{name}_conv1")
+    y = relu(batch_norm(y, f"{name}_bn2"), f"{name}_relu2")
+    if dropout_rate > 0:
+        y = keras.layers.Dropout(dropout_rate, name=f"{name}_dropout")(y)
+    y = conv(y, filters, 3, 1, f"{name}_conv2")
+    return keras.layers.Add(name=f"{name}_out")([y, x])
+
+
+def apply_preact_bottleneck_block(x, filters, strides=1, shortcut="B", name="block"):
+    """Pre-activation bottleneck: (BN-ReLU-conv) x 3 with 1x1, 3x3, 1x1, Add."""
+    outputs = filters * _BOTTLENECK_EXPANSION
+    preact = relu(batch_norm(x, f"{name}_bn1"), f"{name}_relu1")
+    if not (strides == 1 and x.shape[-1] == outputs):
+        x = apply_shortcut(preact, outputs, strides, shortcut, name, normalize=False)
+    y = conv(preact, filters, 1, 1, f"{name}_conv1")
+    y = relu(batch_norm(y, f"{name}_bn2"), f"{name}_relu2")
+    y = conv(y, filters, 3, strides, f"{name}_conv2")
+    y = relu(batch_norm(y, f"{name}_bn3"), f"{name}_relu3")
+    y = conv(y, outputs, 1, 1, f"{name}_conv3")
+    return keras.layers.Add(name=f"{name}_out")([y, x])
+
+
+_BLOCKS = {
+    ("basic", False): apply_basic_block,
+    ("bottleneck", False): apply_bottleneck_block,
+    ("basic", True): apply_preact_basic_block,
+    ("bottleneck", True): apply_preact_bottleneck_block,
+}
+
+
+def apply_stage(x, filters, blocks, strides, block_fn, name, **block_options):
+    """`blocks` blocks named `{name}_block{b}`; the first one has `strides`."""
+    for index in range(1, blocks + 1):
+        x = block_fn(
+            x,
+            filters,
+            strides if index == 1 else 1,
+            name=f"{name}_block{index}",
+            **block_options,
+        )
+    return x
+
+
+def cifar_resnet(
+    depth,
+    block="basic",
+    preact=False,
+    shortcut=None,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name=None,
+    erase=None,
+):
+    """A CIFAR ResNet of any valid depth (not registered; for depth sweeps).
+
+    Three stages of `n` blocks with 16, 32 and 64 filters (bottleneck
+    outputs 64, 128, 256), strides 1, 2, 2, after a 3x3 conv with 16
+    filters; global average pooling and a Dense classifier.
+
+    Args:
+        depth: int. `6n + 2` for basic blocks, `9n + 2` for bottlenecks.
+        block: str. `"basic"` (3x3, 3x3) or `"bottleneck"` (1x1, 3x3, 1x1
+            with 4x expansion). Defaults to `"basic"`.
+        preact: bool. Pre-activation blocks (arXiv 1603.05027) instead of
+            post-activation ones. Defaults to False.
+        shortcut: str or None. Where the shape changes: `"A"` zero-pads
+            (no parameters), `"B"` projects with a 1x1 conv (+ BN in
+            post-activation blocks). Defaults to `"A"` for basic blocks and
+            `"B"` for bottlenecks, as in the papers.
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+            classifier_activation: as in `keras.applications`; `weights` is
+            None or a local weights file. `input_shape` defaults to
+            (32, 32, 3), `classes` to 10.
+        name: str or None. Model name. Defaults to `cifar_resnet{depth}` or
+            `cifar_preact_resnet{depth}`.
+        erase: None, `"last"`, `"first"`, `"all"`, an int or a list of site
+            names: which ReLUs to erase (see `keras_eraserelu.erase_relu`).
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+
+    ```python
+    model = cifar_resnet(depth=1001, block="bottleneck", preact=True)
+    ```
+    """
+    check_builder_args(include_top, weights, pooling, classes, classifier_activation)
+    check_choice("block", block, BLOCK_CHOICES)
+    per_n = _LAYERS_PER_N[block]
+    if (
+        isinstance(depth, bool)
+        or not isinstance(depth, int)
+        or depth < per_n + 2
+        or (depth - 2) % per_n
+    ):
+        raise ValueError(
+            f"`depth` must be {per_n}n + 2 with n >= 1 for block={block!r} "
+            f"(e.g. {per_n + 2}, {2 * per_n + 2}, {3 * per_n + 2}). "
+            f"Received: depth={depth!r}."
+        )
+    if not isinstance(preact, bool):
+        raise TypeError(f"`preact` must be a bool. Received: preact={preact!r}.")
+    if shortcut is None:
+        shortcut = "A" if block == "basic" else "B"
+    check_choice("shortcut", shortcut, SHORTCUT_CHOICES)
+    if name is None:
+        name = f"cifar_{'preact_' if preact else ''}resnet{depth}"
+
+    inputs, x = model_input(input_tensor, input_shape, default=(32, 32, 3), min_size=8)
+    x = conv(x, STAGE_FILTERS[0], 3, 1, "stem_conv")
+    if not preact:
+        x = relu(batch_norm(x, "stem_bn"), "stem_relu")
+    block_fn = _BLOCKS[(block, preact)]
+    for stage, (filters, strides) in enumerate(zip(STAGE_FILTERS, STAGE_STRIDES)):
+        x = apply_stage(
+            x,
+            filters,
+            (depth - 2) // per_n,
+            strides,
+            block_fn,
+            name=f"stage{stage + 1}",
+            shortcut=shortcut,
+        )
+    if preact:
+        x = relu(batch_norm(x, "head_bn"), "head_relu")
+    outputs = classifier_head(x, include_top, pooling, classes, classifier_activation)
+    return finish_model(inputs, outputs, name, weights=weights, erase=erase)
+
+
+# The registered builders pass their own arguments on: `**locals()` holds
+# exactly the builder's keyword arguments when it is the first statement.
+
+
+# Post-activation, basic blocks (arXiv 1512.03385, table 6).
+
+
+@register_model
+def cifar_resnet8(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="cifar_resnet8",
+    erase=None,
+    shortcut="A",
+):
+    """Tiny ResNet-8 (n=1, 78K parameters) for tests; see `cifar_resnet`."""
+    return cifar_resnet(8, "basic", False, **locals())
+
+
+@register_model
+def cifar_resnet20(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="cifar_resnet20",
+    erase=None,
+    shortcut="A",
+):
+    """ResNet-20 (n=3, 0.27M parameters); see `cifar_resnet`."""
+    return cifar_resnet(20, "basic", False, **locals())
+
+
+@register_model
+def cifar_resnet32(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="cifar_resnet32",
+    erase=None,
+    shortcut="A",
+):
+    """ResNet-32 (n=5, 0.46M parameters); see `cifar_resnet`."""
+    return cifar_resnet(32, "basic", False, **locals())
+
+
+@register_model
+def cifar_resnet44(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="cifar_resnet44",
+    erase=None,
+    shortcut="A",
+):
+    """ResNet-44 (n=7, 0.66M parameters); see `cifar_resnet`."""
+    return cifar_resnet(44, "basic", False, **locals())
+
+
+@register_model
+def cifar_resnet56(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="cifar_resnet56",
+    erase=None,
+    shortcut="A",
+):
+    """ResNet-56 (n=9, 0.85M parameters); see `cifar_resnet`."""
+    return cifar_resnet(56, "basic", False, **locals())
+
+
+@register_model
+def cifar_resnet110(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="cifar_resnet110",
+    erase=None,
+    shortcut="A",
+):
+    """ResNet-110 (n=18, 1.7M parameters); see `cifar_resnet`."""
+    return cifar_resnet(110, "basic", False, **locals())
+
+
+@register_model
+def cifar_resnet1202(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="cifar_resnet1202",
+    erase=None,
+    shortcut="A",
+):
+    """ResNet-1202 (n=200, 19.4M parameters); see `cifar_resnet`."""
+    return cifar_resnet(1202, "basic", False, **locals())
+
+
+# Post-activation bottleneck (arXiv 1603.05027, table 3 baseline).
+
+
+@register_model
+def cifar_resnet164(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="cifar_resnet164",
+    erase=None,
+    shortcut="B",
+):
+    """ResNet-164, bottleneck blocks (n=18, 1.7M parameters)."""
+    return cifar_resnet(164, "bottleneck", False, **locals())
+
+
+# Pre-activation (arXiv 1603.05027, tables 3 and 4).
+
+
+@register_model
+def cifar_preact_resnet_tiny(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="cifar_preact_resnet_tiny",
+    erase=None,
+    block="bottleneck",
+    shortcut=None,
+):
+    """Tiny pre-activation ResNet (n=1: depth 11 bottleneck or 8 basic)."""
+    options = dict(locals())
+    check_choice("block", block, BLOCK_CHOICES)
+    return cifar_resnet(_LAYERS_PER_N[block] + 2, preact=True, **options)
+
+
+@register_model
+def cifar_preact_resnet110(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="cifar_preact_resnet110",
+    erase=None,
+    shortcut="A",
+):
+    """Pre-activation ResNet-110, basic blocks (n=18, 1.7M parameters)."""
+    return cifar_resnet(110, "basic", True, **locals())
+
+
+@register_model
+def cifar_preact_resnet164(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="cifar_preact_resnet164",
+    erase=None,
+    shortcut="B",
+):
+    """Pre-activation ResNet-164, bottlenecks (n=18, 1.7M parameters)."""
+    return cifar_resnet(164, "bottleneck", True, **locals())
+
+
+@register_model
+def cifar_preact_resnet1001(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="cifar_preact_resnet1001",
+    erase=None,
+    shortcut="B",
+):
+    """Pre-activation ResNet-1001, bottlenecks (n=111, 10.3M parameters)."""
+    return cifar_resnet(1001, "bottleneck", True, **locals())

@@ -1,0 +1,225 @@
+"""ResNeXt for CIFAR (post-activation), with EraseReLU built in.
+
+Xie, Girshick, Dollar, Tu, He, "Aggregated Residual Transformations for Deep
+Neural Networks", 2017, arXiv 1611.05431. ResNeXt-29 (C x d) is the paper's
+CIFAR network: a conv3x3 (64) - BN - ReLU stem, then 3 stages of 3
+bottleneck blocks, global average pooling and a Dense classifier
+(29 = 3 x 3 x 3 convs + stem + classifier).
+
+Width convention (the one of the paper's released CIFAR code, which gives
+34.4M parameters for 8x64d and 68.2M for 16x64d): in stage s = 0, 1, 2 a
+block is conv1x1 (C * d * 2^s) - BN - ReLU - grouped conv3x3 (C * d * 2^s,
+C groups of d * 2^s channels) - BN - ReLU - conv1x1 (256 * 2^s) - BN, then
+the shortcut is added and a ReLU follows. Stages 2 and 3 downsample with
+stride 2 on the grouped conv; the shortcut is a projection (conv1x1 + BN)
+wherever the shape changes, i.e. in the first block of each stage. Convs
+before a BN have no bias.
+
+Where EraseReLU erases: a module is one residual block, and its last ReLU is
+the one right after the residual addition (`stage{s}_block{b}_out`). This is
+the setting of the paper's best CIFAR-100 result (ResNeXt-29, 16.53% error).
+
+Example:
+
+```python
+model = create_model("resnext29_8x64d", erase="last", classes=100)
+```
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_eraserelu.models.common import (
+    check_builder_args,
+    classifier_head,
+    finish_model,
+    model_input,
+)
+from keras_eraserelu.models.imagenet_resnet import (
+    apply_bottleneck_block,
+    check_resnet_options,
+    conv_bn,
+)
+from keras_eraserelu.models.registry import register_model
+
+
+def apply_resnext_stage(
+    x,
+    filters,
+    blocks,
+    cardinality,
+    group_width,
+    strides,
+    stride_on="conv2",
+    zero_init_residual=False,
+    *,
+    name,
+):
+    """A stage of ResNeXt bottleneck blocks; the first one may downsample.
+
+    Args:
+        x: KerasTensor.
+        filters: int. Output channels of every block.
+        blocks: int. Number of blocks.
+        cardinality: int. Groups of the 3x3 conv (C).
+        group_width: int. Channels per group (d, doubled in every stage).
+        strides: int. Stride of the first block.
+        stride_on: "conv1" or "conv2". The conv that strides.
+        zero_init_residual: bool. Start the last BN scale at zero.
+        name: str. Stage prefix, e.g. `"stage2"`; blocks are
+            `"{name}_block{b}"`.
+
+    Returns:
+        The output of the last block.
+    """
+    for index in range(1, blocks + 1):
+        x = apply_bottleneck_block(
+            x,
+            filters,
+            cardinality * group_width,
+            strides if index == 1 else 1,
+            groups=cardinality,
+            stride_on=stride_on,
+            zero_init_residual=zero_init_residual,
+            name=f"{name}_block{index}",
+        )
+    return x
+
+
+def _resnext(
+    blocks_per_stage,
+    cardinality,
+    bottleneck_width,
+    stem_filters=64,
+    base_filters=256,
+    *,
+    include_top,
+    weights,
+    input_tensor,
+    input_shape,
+    pooling,
+    classes,
+    classifier_activation,
+    name,
+    erase,
+    stride_on,
+    zero_init_residual,
+):
+    check_builder_args(include_top, weights, pooling, classes, classifier_activation)
+    check_resnet_options(stride_on, zero_init_residual)
+    inputs, x = model_input(input_tensor, input_shape, default=(32, 32, 3), min_size=8)
+    x = conv_bn(x, stem_filters, 3, name="stem_conv", bn_name="stem_bn")
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    for stage, blocks in enumerate(blocks_per_stage):
+        x = apply_resnext_stage(
+            x,
+            base_filters * 2**stage,
+            blocks,
+            cardinality,
+            bottleneck_width * 2**stage,
+            1 if stage == 0 else 2,
+            stride_on=stride_on,
+            zero_init_residual=zero_init_residual,
+            name=f"stage{stage + 1}",
+        )
+    outputs = classifier_head(x, include_top, pooling, classes, classifier_activation)
+    return finish_model(inputs, outputs, name, weights=weights, erase=erase)
+
+
+_ARGS_DOC = """
+
+    Args:
+        include_top: bool. Global average pooling and the classifier.
+            Defaults to True.
+        weights: str or None. Path of a local `.weights.h5` file. Defaults to
+            None (random initialisation).
+        input_tensor: KerasTensor or None. Build the model on this tensor.
+        input_shape: tuple or None. Defaults to `(32, 32, 3)`; height and
+            width at least 8.
+        pooling: None, "avg" or "max". Feature pooling without the top.
+        classes: int. Number of classes. Defaults to 10.
+        classifier_activation: str or None. Defaults to "softmax".
+        name: str. Model name. Defaults to the registry key.
+        erase: None, "last", "first", "all", int or list of names. Which
+            ReLUs to erase; "last" is EraseReLU. Defaults to None.
+        stride_on: "conv1" or "conv2". The conv that strides in a
+            downsampling block: the first 1x1, or the grouped 3x3 (the
+            paper's code). Defaults to "conv2".
+        zero_init_residual: bool. Start the scale of the last BN of every
+            residual branch at zero (Goyal et al. 2017). Defaults to False.
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+
+    ```python
+    model = create_model("{key}", erase="last", classes=100)
+    ```
+    """
+
+
+def _documented(builder):
+    builder.__doc__ += _ARGS_DOC.format(key=builder.__name__)
+    return builder
+
+
+@register_model
+@_documented
+def resnext29_8x64d(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="resnext29_8x64d",
+    erase=None,
+    stride_on="conv2",
+    zero_init_residual=False,
+):
+    """ResNeXt-29 (8x64d) for CIFAR: cardinality 8, bottleneck width 64."""
+    return _resnext((3, 3, 3), 8, 64, **locals())
+
+
+@register_model
+@_documented
+def resnext29_16x64d(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="resnext29_16x64d",
+    erase=None,
+    stride_on="conv2",
+    zero_init_residual=False,
+):
+    """ResNeXt-29 (16x64d) for CIFAR: cardinality 16, bottleneck width 64."""
+    return _resnext((3, 3, 3), 16, 64, **locals())
+
+
+@register_model
+@_documented
+def resnext_tiny(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name="resnext_tiny",
+    erase=None,
+    stride_on="conv2",
+    zero_init_residual=False,
+):
+    """A tiny ResNeXt for tests and demos: 1 block per stage, 2x4d.
+
+    A 16-filter stem and stage outputs of 32, 64, 128 channels.
+    """
+    return _resnext((1, 1, 1), 2, 4, 16, 32, **locals())
