@@ -224,30 +224,21 @@ def plan_erasure(
     restrict = effective_where is not None or modules is not None or ratio < 1.0
     positioned = _positioned_keys(module_map, chosen_modules, effective_where)
 
-    site_list = list(sites_by_key.values())
-    selected = select_indices("select", select, site_list)
-    excluded = select_indices("exclude", exclude, site_list)
-
     first_node = {}
     for node in graph.nodes:
         first_node.setdefault(site_key(node), node)
+    located = {
+        key: _locate(site, first_node[key], module_map)
+        for key, site in sites_by_key.items()
+    }
+    site_list = list(located.values())
+    selected = select_indices("select", select, site_list)
+    excluded = select_indices("exclude", exclude, site_list)
 
     decided = []
-    for key, site in sites_by_key.items():
-        node = first_node[key]
-        module = module_map.module_of(node)
-        located = replace(
-            site,
-            module=module,
-            module_name=(
-                module_list[module].name
-                if module is not None
-                else (module_map.region_of(node) if module_list else None)
-            ),
-            position=_position(module_map, module, node),
-        )
+    for key, site in located.items():
         decision, reason = _decide(
-            located,
+            site,
             targeted=key in candidates,
             excluded=site.index in excluded,
             selected=select is None or site.index in selected,
@@ -256,7 +247,7 @@ def plan_erasure(
             chosen_modules=chosen_modules,
             has_modules=bool(module_list),
         )
-        decided.append(replace(located, decision=decision, reason=reason))
+        decided.append(replace(site, decision=decision, reason=reason))
 
     settings = {
         "where": where,
@@ -277,11 +268,19 @@ def plan_erasure(
     )
 
 
-def _position(module_map, module, node):
+def _locate(site, node, module_map):
+    """The site with its module, module name and position filled in."""
+    module = module_map.module_of(node)
     if module is None:
-        return None
+        name = module_map.region_of(node) if module_map.modules else None
+        return replace(site, module_name=name)
     sites = module_map.sites_in(module)
-    return sites.index(node) if node in sites else None
+    return replace(
+        site,
+        module=module,
+        module_name=module_map.modules[module].name,
+        position=sites.index(node) if node in sites else None,
+    )
 
 
 def _check_where(where):

@@ -119,39 +119,17 @@ def inception_v3(
     check_builder_args(include_top, weights, pooling, classes, classifier_activation)
     _check_dropout(dropout)
     inputs, x = model_input(input_tensor, input_shape, (299, 299, 3), min_size=75)
-    stem = (
-        (32, 3, 2, "valid"),
-        (32, 3, 1, "valid"),
-        (64, 3, 1, "same"),
-        None,
-        (80, 1, 1, "valid"),
-        (192, 3, 1, "valid"),
-        None,
-    )
-    conv_index = pool_index = 0
-    for spec in stem:
-        if spec is None:
-            pool_index += 1
-            x = keras.layers.MaxPooling2D(
-                3, strides=2, name=f"stem_pool{pool_index}"
-            )(x)
-            continue
-        conv_index += 1
-        filters, kernel, strides, padding = spec
-        x = apply_conv_bn_relu(
-            x,
-            filters,
-            kernel,
-            strides=strides,
-            padding=padding,
-            scale=False,
-            name="stem",
-            suffix=str(conv_index),
-        )
+    x = _v3_unit(x, 32, 3, 2, "valid", "1")
+    x = _v3_unit(x, 32, 3, 1, "valid", "2")
+    x = _v3_unit(x, 64, 3, 1, "same", "3")
+    x = keras.layers.MaxPooling2D(3, strides=2, name="stem_pool1")(x)
+    x = _v3_unit(x, 80, 1, 1, "valid", "4")
+    x = _v3_unit(x, 192, 3, 1, "valid", "5")
+    x = keras.layers.MaxPooling2D(3, strides=2, name="stem_pool2")(x)
     for k, pool_filters in enumerate((32, 64, 64)):
         x = apply_inception_a(x, (64, 48, 64, 64, 96, pool_filters), f"mixed{k}")
     x = apply_reduction_a(x, (384, 64, 96, 96), "mixed3")
-    for k, inner in zip(range(4, 8), (128, 160, 160, 192)):
+    for k, inner in zip(range(4, 8), (128, 160, 160, 192), strict=True):
         x = apply_inception_b(x, (192, inner), f"mixed{k}")
     x = apply_reduction_b(x, (192, 320, 192), "mixed8")
     for k in (9, 10):
@@ -285,6 +263,20 @@ def inception_tiny(
     x = _apply_bn_inception_modules(x, TINY_CONFIG)
     outputs = _head(x, include_top, pooling, classes, classifier_activation, dropout)
     return finish_model(inputs, outputs, name, weights=weights, erase=erase)
+
+
+def _v3_unit(x, filters, kernel_size, strides, padding, suffix):
+    # keras.applications' conv2d_bn: no conv bias, BN without scale.
+    return apply_conv_bn_relu(
+        x,
+        filters,
+        kernel_size,
+        strides,
+        padding,
+        scale=False,
+        name="stem",
+        suffix=suffix,
+    )
 
 
 def _apply_bn_inception_modules(x, config):

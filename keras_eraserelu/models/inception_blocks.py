@@ -26,7 +26,13 @@ POOL_CHOICES = ("avg", "max")
 
 
 def apply_conv_bn_relu(
-    x, filters, kernel_size, strides=1, padding="same", scale=True, name=None,
+    x,
+    filters,
+    kernel_size,
+    strides=1,
+    padding="same",
+    scale=True,
+    name=None,
     suffix="",
 ):
     """Conv2D (no bias) -> BatchNormalization -> ReLU.
@@ -247,9 +253,7 @@ def _unit(module, scale):
 
 def _pool(x, pool, strides, padding, module):
     layer = (
-        keras.layers.AveragePooling2D
-        if pool == "avg"
-        else keras.layers.MaxPooling2D
+        keras.layers.AveragePooling2D if pool == "avg" else keras.layers.MaxPooling2D
     )
     return layer(
         3, strides=strides, padding=padding, name=f"{module}_branchpool_{pool}pool"

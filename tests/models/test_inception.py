@@ -91,7 +91,7 @@ def test_inception_v3_matches_keras_numerically(v3_small, keras_v3_small):
     source = [layer for layer in keras_v3_small.layers if layer.weights]
     target = [layer for layer in v3_small.layers if layer.weights]
     assert len(source) == len(target) == 188
-    for src, dst in zip(source, target):
+    for src, dst in zip(source, target, strict=True):
         assert type(src) is type(dst)
         dst.set_weights(src.get_weights())
     x = rng.uniform(-1, 1, (2, *SMALL_V3)).astype("float32")
@@ -271,3 +271,12 @@ def test_bad_standard_arguments():
         bn_inception(include_top=False, pooling="mean")
     with pytest.raises(ValueError, match="classes"):
         inception_tiny(classes=0)
+
+
+def test_weights_file_round_trip(tmp_path):
+    path = str(tmp_path / "tiny.weights.h5")
+    source = inception_tiny(input_shape=(16, 16, 3))
+    source.save_weights(path)
+    loaded = inception_tiny(input_shape=(16, 16, 3), weights=path, erase="last")
+    for a, b in zip(source.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
