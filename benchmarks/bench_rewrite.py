@@ -51,8 +51,10 @@ def main():
         "erase_relu(share)": lambda m: ker.erase_relu(m, share_weights=True),
     }
     print(f"keras {keras.__version__}, {args.rounds} rounds, median seconds")
-    print(f"{'model':<12} {'baseline':>9} {'erase':>9} {'share':>9} {'erase/base':>11} "
-          f"{'share/base':>11}")
+    print(
+        f"{'model':<12} {'baseline':>9} {'erase':>9} {'share':>9} {'erase/base':>11} "
+        f"{'share/base':>11}"
+    )
     for name in args.models.split(","):
         model = getattr(keras.applications, name)(weights=None)
         times = {key: [] for key in candidates}
@@ -60,8 +62,11 @@ def main():
             for key, function in candidates.items():
                 times[key].append(timed(function, model))
         base, erase, share = (statistics.median(times[k]) for k in candidates)
-        print(f"{name:<12} {base:9.2f} {erase:9.2f} {share:9.2f} {erase / base:10.2f}x "
-              f"{share / base:10.2f}x", flush=True)
+        print(
+            f"{name:<12} {base:9.2f} {erase:9.2f} {share:9.2f} {erase / base:10.2f}x "
+            f"{share / base:10.2f}x",
+            flush=True,
+        )
         del model
         keras.backend.clear_session()
 

@@ -130,15 +130,17 @@ class ErasePlan:
             )
             for site in self.sites
         ]
-        widths = [
-            max(len(str(row[i])) for row in [header, *rows]) for i in range(6)
-        ]
+        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(6)]
 
         def line(row):
             cells = [str(cell).ljust(width) for cell, width in zip(row, widths)]
             return "  ".join(cells + [row[6]]).rstrip()
 
-        lines = [self.summary(), line(header), line(["-" * w for w in widths] + ["-" * 6])]
+        lines = [
+            self.summary(),
+            line(header),
+            line(["-" * w for w in widths] + ["-" * 6]),
+        ]
         lines += [line(row) for row in rows]
         lines += [f"warning: {text}" for text in self.warnings]
         return "\n".join(lines)
@@ -200,10 +202,14 @@ def plan_erasure(
     kinds = check_kinds(kinds)
     _check_where(where)
     check_choice("ratio_from", ratio_from, RATIO_FROM_CHOICES)
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not (
-        0.0 <= ratio <= 1.0
+    if (
+        isinstance(ratio, bool)
+        or not isinstance(ratio, (int, float))
+        or not (0.0 <= ratio <= 1.0)
     ):
-        raise ValueError(f"`ratio` must be a number in [0, 1]. Received: ratio={ratio!r}.")
+        raise ValueError(
+            f"`ratio` must be a number in [0, 1]. Received: ratio={ratio!r}."
+        )
 
     graph = FlatGraph.from_model(model)
     wanted = set(RELU_KINDS) | set(kinds)
@@ -220,7 +226,9 @@ def plan_erasure(
     module_list = module_map.modules
 
     chosen_modules = _choose_modules(module_list, modules, ratio, ratio_from)
-    effective_where = where if where is not None else ("last" if select is None else None)
+    effective_where = (
+        where if where is not None else ("last" if select is None else None)
+    )
     restrict = effective_where is not None or modules is not None or ratio < 1.0
     positioned = _positioned_keys(module_map, chosen_modules, effective_where)
 
@@ -329,7 +337,9 @@ def _positioned_keys(module_map, chosen_modules, where):
     return keys
 
 
-def _decide(site, targeted, excluded, selected, positioned, where, chosen_modules, has_modules):
+def _decide(
+    site, targeted, excluded, selected, positioned, where, chosen_modules, has_modules
+):
     if site.kind == ERASED_KIND:
         return "erased", "already linear (erased earlier)"
     if not targeted:
@@ -341,9 +351,10 @@ def _decide(site, targeted, excluded, selected, positioned, where, chosen_module
     if not positioned:
         if not has_modules:
             return "keep", "no modules detected: choose sites with select="
+        if site.module_name == "stem":
+            return "keep", "stem (before the first module)"
         if site.module is None:
-            region = site.module_name
-            return "keep", f"{region} ({'before the first' if region == 'stem' else 'after the last'} module)"
+            return "keep", "head (after the last module)"
         if site.module not in chosen_modules:
             return "keep", f"module {site.module} not chosen (modules=/ratio=)"
         return "keep", f"not the {_where_words(where)} of module {site.module}"
@@ -397,4 +408,6 @@ def _printable(selector):
         return selector
     if isinstance(selector, (list, tuple, set)):
         return [_printable(item) for item in selector]
-    return getattr(selector, "pattern", None) or getattr(selector, "__name__", repr(selector))
+    return getattr(selector, "pattern", None) or getattr(
+        selector, "__name__", repr(selector)
+    )

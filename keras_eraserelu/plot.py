@@ -52,16 +52,25 @@ def plot_plan(plan, path=None, max_label=28, dpi=120):
     fig_w = min(4.0 + cell_w * width, 40.0)
     fig_h = max(2.5, 0.32 * len(rows) + 1.6)
     fig, ax = plt.subplots(figsize=(fig_w, fig_h))
-    for y, (label, sites) in enumerate(rows):
+    for y, (_, sites) in enumerate(rows):
         for x, site in enumerate(sites):
             state = _state(site)
             ax.add_patch(
                 plt.Rectangle((x, -y - 0.42), 0.94, 0.84, color=COLORS[state], lw=0)
             )
             if width <= 12:
-                text = site.name if len(site.name) <= max_label else "…" + site.name[-max_label:]
+                text = (
+                    site.name
+                    if len(site.name) <= max_label
+                    else "…" + site.name[-max_label:]
+                )
                 ax.text(
-                    x + 0.47, -y, text, ha="center", va="center", fontsize=6,
+                    x + 0.47,
+                    -y,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=6,
                     color="white" if state in ("erase", "keep") else "black",
                 )
     ax.set_yticks([-y for y in range(len(rows))])
@@ -75,9 +84,14 @@ def plot_plan(plan, path=None, max_label=28, dpi=120):
         ax.spines[side].set_visible(False)
     present = {_state(site) for site in plan.sites}
     ax.legend(
-        handles=[Patch(color=COLORS[s], label=LABELS[s]) for s in COLORS if s in present],
-        loc="upper center", bbox_to_anchor=(0.5, -0.06 if len(rows) > 20 else -0.18),
-        ncol=4, fontsize=7, frameon=False,
+        handles=[
+            Patch(color=COLORS[s], label=LABELS[s]) for s in COLORS if s in present
+        ],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.06 if len(rows) > 20 else -0.18),
+        ncol=4,
+        fontsize=7,
+        frameon=False,
     )
     ax.set_title(plan.summary(), fontsize=9)
     fig.tight_layout()

@@ -60,9 +60,7 @@ def check_kinds(kinds):
     result = []
     for kind in kinds:
         if not isinstance(kind, str):
-            raise TypeError(
-                f"Each entry of `kinds` must be a str. Received: {kind!r}."
-            )
+            raise TypeError(f"Each entry of `kinds` must be a str. Received: {kind!r}.")
         kind = _ALIASES.get(kind, kind)
         if kind != "any" and kind not in KNOWN_KINDS:
             raise ValueError(

@@ -30,27 +30,45 @@ CASES = {
         [f"{b}_out" for b in _blocks(RESNET50_STAGES)],
     ),
     "ResNet101": (
-        lambda: apps.ResNet101(weights=None, include_top=False, input_shape=(32, 32, 3)),
+        lambda: apps.ResNet101(
+            weights=None, include_top=False, input_shape=(32, 32, 3)
+        ),
         100,
         [f"{b}_out" for b in _blocks(RESNET101_STAGES)],
     ),
     "ResNet50V2": (
-        lambda: apps.ResNet50V2(weights=None, include_top=False, input_shape=(32, 32, 3)),
+        lambda: apps.ResNet50V2(
+            weights=None, include_top=False, input_shape=(32, 32, 3)
+        ),
         49,
         [f"{b}_2_relu" for b in _blocks(RESNET50_STAGES)],
     ),
     "VGG16": (
         lambda: apps.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3)),
         13,
-        ["block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3"],
+        [
+            "block1_conv2",
+            "block2_conv2",
+            "block3_conv3",
+            "block4_conv3",
+            "block5_conv3",
+        ],
     ),
     "VGG19": (
         lambda: apps.VGG19(weights=None, include_top=False, input_shape=(32, 32, 3)),
         16,
-        ["block1_conv2", "block2_conv2", "block3_conv4", "block4_conv4", "block5_conv4"],
+        [
+            "block1_conv2",
+            "block2_conv2",
+            "block3_conv4",
+            "block4_conv4",
+            "block5_conv4",
+        ],
     ),
     "DenseNet121": (
-        lambda: apps.DenseNet121(weights=None, include_top=False, input_shape=(32, 32, 3)),
+        lambda: apps.DenseNet121(
+            weights=None, include_top=False, input_shape=(32, 32, 3)
+        ),
         121,
         [f"{b}_1_relu" for b in _blocks(DENSENET121_STAGES)],
     ),
@@ -90,8 +108,14 @@ def _branch_ends(model, concat_name):
         layer = stack.pop()
         if isinstance(layer, keras.layers.Activation):
             found.append(layer.name)
-        elif isinstance(layer, (keras.layers.BatchNormalization, keras.layers.Conv2D,
-                                keras.layers.Concatenate)):
+        elif isinstance(
+            layer,
+            (
+                keras.layers.BatchNormalization,
+                keras.layers.Conv2D,
+                keras.layers.Concatenate,
+            ),
+        ):
             inputs = layer.input if isinstance(layer.input, list) else [layer.input]
             stack.extend(t._keras_history[0] for t in inputs)
     return found
@@ -106,7 +130,9 @@ def test_inception_v3_erases_the_last_relu_of_every_branch():
         erased = {s.name for s in plan.erased if s.module == module.index}
         assert erased == set(_branch_ends(model, module.name)), module.name
     inner = {s.name for s in plan.erased if s.module in (9, 10)}
-    assert len(inner) == 12  # each: 1x1, 3x3 split in two, double 3x3 split in two, pool
+    assert (
+        len(inner) == 12
+    )  # each: 1x1, 3x3 split in two, double 3x3 split in two, pool
 
 
 def test_nasnet_has_no_detectable_modules_and_says_so():

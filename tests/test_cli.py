@@ -10,8 +10,18 @@ from keras_eraserelu.cli import main
 
 def test_inspect_application_prints_table_and_writes_json_and_picture(tmp_path, capsys):
     plot, data = tmp_path / "plan.png", tmp_path / "plan.json"
-    code = main(["inspect", "VGG16", "--input-shape", "32,32,3", "--plot", str(plot),
-                 "--json", str(data)])
+    code = main(
+        [
+            "inspect",
+            "VGG16",
+            "--input-shape",
+            "32,32,3",
+            "--plot",
+            str(plot),
+            "--json",
+            str(data),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "vgg16: 15 sites, 5 modules (ended by poolings), 5 to erase" in out
@@ -21,7 +31,9 @@ def test_inspect_application_prints_table_and_writes_json_and_picture(tmp_path, 
 
 
 def test_inspect_keras_file_with_placement_flags(tmp_path, capsys):
-    model = keras.applications.ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
+    model = keras.applications.ResNet50(
+        weights=None, include_top=False, input_shape=(32, 32, 3)
+    )
     path = tmp_path / "r50.keras"
     model.save(path)
     assert main(["inspect", str(path), "--where", "first", "--exclude", "conv5_*"]) == 0
@@ -44,5 +56,7 @@ def test_missing_file_and_bad_shape_are_clear_errors(capsys):
 
 def test_console_script_is_installed():
     """The README installs the package, so the script must be on PATH."""
-    result = subprocess.run(["eraserelu", "--help"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["eraserelu", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0 and "inspect" in result.stdout

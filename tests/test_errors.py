@@ -41,7 +41,9 @@ def test_non_keras_object_is_refused():
 
 
 def test_selector_matching_nothing_lists_close_names(model):
-    with pytest.raises(ValueError, match="'b1_relu'.*matched no site.*Did you mean 'b1_relu1'"):
+    with pytest.raises(
+        ValueError, match="'b1_relu'.*matched no site.*Did you mean 'b1_relu1'"
+    ):
         ker.plan_erasure(model, select="b1_relu")
     with pytest.raises(ValueError, match="`exclude` entry 'zzz' matched no site"):
         ker.erase_relu(model, exclude=["zzz"])
@@ -50,18 +52,26 @@ def test_selector_matching_nothing_lists_close_names(model):
 
 
 def test_out_of_range_indices(model):
-    with pytest.raises(IndexError, match="index 99 is out of range.*valid indices -6 to 5"):
+    with pytest.raises(
+        IndexError, match="index 99 is out of range.*valid indices -6 to 5"
+    ):
         ker.plan_erasure(model, select=99)
-    with pytest.raises(IndexError, match="where=5 is out of range for module 0 .*'b1_out'"):
+    with pytest.raises(
+        IndexError, match="where=5 is out of range for module 0 .*'b1_out'"
+    ):
         ker.plan_erasure(model, where=5)
     with pytest.raises(IndexError, match="`modules` index 7 is out of range"):
         ker.plan_erasure(model, modules=7)
 
 
 def test_unknown_where_kinds_and_ratio(model):
-    with pytest.raises(ValueError, match="Unknown where='lats'.*'last', 'first', 'all'"):
+    with pytest.raises(
+        ValueError, match="Unknown where='lats'.*'last', 'first', 'all'"
+    ):
         ker.plan_erasure(model, where="lats")
-    with pytest.raises(ValueError, match="Unknown activation kind 'rleu'.*Did you mean 'relu'"):
+    with pytest.raises(
+        ValueError, match="Unknown activation kind 'rleu'.*Did you mean 'relu'"
+    ):
         ker.plan_erasure(model, kinds="rleu")
     with pytest.raises(ValueError, match=r"`ratio` must be a number in \[0, 1\]"):
         ker.plan_erasure(model, ratio=1.5)
@@ -73,15 +83,21 @@ def test_unknown_where_kinds_and_ratio(model):
 
 def test_plan_and_placement_arguments_do_not_mix(model):
     plan = ker.plan_erasure(model)
-    with pytest.raises(ValueError, match="either `plan=` or placement arguments.*exclude"):
+    with pytest.raises(
+        ValueError, match="either `plan=` or placement arguments.*exclude"
+    ):
         ker.erase_relu(model, plan=plan, exclude="b1_out")
     with pytest.raises(TypeError, match="`plan` must be an ErasePlan"):
         ker.erase_relu(model, plan={"erased": []})
 
 
 def test_plan_for_another_model_is_refused(model):
-    other = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
-    with pytest.raises(ValueError, match="made for model 'vgg16'.*not activation sites"):
+    other = keras.applications.VGG16(
+        weights=None, include_top=False, input_shape=(32, 32, 3)
+    )
+    with pytest.raises(
+        ValueError, match="made for model 'vgg16'.*not activation sites"
+    ):
         ker.erase_relu(model, plan=ker.plan_erasure(other))
 
 

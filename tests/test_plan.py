@@ -23,7 +23,8 @@ def names(plan):
 
 def test_where_first_all_and_k(resnet50):
     assert names(ker.plan_erasure(resnet50, "first"))[:2] == [
-        "conv2_block1_1_relu", "conv2_block2_1_relu",
+        "conv2_block1_1_relu",
+        "conv2_block2_1_relu",
     ]
     assert len(ker.plan_erasure(resnet50, "all").erased) == 48  # all but the stem
     assert names(ker.plan_erasure(resnet50, 1))[:1] == ["conv2_block1_2_relu"]
@@ -33,8 +34,12 @@ def test_where_first_all_and_k(resnet50):
 def test_ratio_counts_from_either_end(resnet50):
     start = ker.plan_erasure(resnet50, ratio=0.25)
     end = ker.plan_erasure(resnet50, ratio=0.25, ratio_from="end")
-    assert names(start) == [f"conv2_block{k}_out" for k in (1, 2, 3)] + ["conv3_block1_out"]
-    assert names(end) == ["conv4_block6_out"] + [f"conv5_block{k}_out" for k in (1, 2, 3)]
+    assert names(start) == [f"conv2_block{k}_out" for k in (1, 2, 3)] + [
+        "conv3_block1_out"
+    ]
+    assert names(end) == ["conv4_block6_out"] + [
+        f"conv5_block{k}_out" for k in (1, 2, 3)
+    ]
     assert "not chosen" in start.sites[-1].reason
 
 
@@ -48,7 +53,9 @@ def test_select_forms_and_exclusion_wins(resnet50):
     sites = ker.find_relus(resnet50)
     by_regex = ker.plan_erasure(resnet50, select="re:conv2_block[12]_.*relu")
     assert names(by_regex) == [
-        "conv2_block1_1_relu", "conv2_block1_2_relu", "conv2_block2_1_relu",
+        "conv2_block1_1_relu",
+        "conv2_block1_2_relu",
+        "conv2_block2_1_relu",
         "conv2_block2_2_relu",
     ]
     by_pattern = ker.plan_erasure(resnet50, select=re.compile(r"block1_out$"))
@@ -56,10 +63,16 @@ def test_select_forms_and_exclusion_wins(resnet50):
     by_index = ker.plan_erasure(resnet50, select=[0, -1])
     assert names(by_index) == [sites[0].name, sites[-1].name]
     by_function = ker.plan_erasure(resnet50, select=lambda s: s.module == 3)
-    assert names(by_function) == ["conv3_block1_1_relu", "conv3_block1_2_relu", "conv3_block1_out"]
+    assert names(by_function) == [
+        "conv3_block1_1_relu",
+        "conv3_block1_2_relu",
+        "conv3_block1_out",
+    ]
     both = ker.plan_erasure(resnet50, select="conv2_*", exclude=["conv2_block2_*", 1])
     assert "conv2_block2_out" not in names(both) and sites[1].name not in names(both)
-    assert next(s for s in both.sites if s.name == "conv2_block2_out").reason == "excluded"
+    assert (
+        next(s for s in both.sites if s.name == "conv2_block2_out").reason == "excluded"
+    )
     with_where = ker.plan_erasure(resnet50, "last", select="conv2_*")
     assert names(with_where) == [f"conv2_block{k}_out" for k in (1, 2, 3)]
 
@@ -99,13 +112,20 @@ def test_any_activation_kind_can_be_targeted():
     inputs = keras.Input((8, 8, 3))
     x = inputs
     for b in (1, 2):
-        y = keras.layers.Conv2D(3, 3, padding="same", activation="gelu", name=f"b{b}_c1")(x)
-        y = keras.layers.Conv2D(3, 3, padding="same", activation="silu", name=f"b{b}_c2")(y)
+        y = keras.layers.Conv2D(
+            3, 3, padding="same", activation="gelu", name=f"b{b}_c1"
+        )(x)
+        y = keras.layers.Conv2D(
+            3, 3, padding="same", activation="silu", name=f"b{b}_c2"
+        )(y)
         x = keras.layers.Add(name=f"b{b}_add")([x, y])
     model = keras.Model(inputs, x)
     assert names(ker.plan_erasure(model, kinds="swish")) == ["b1_c2", "b2_c2"]
     assert names(ker.plan_erasure(model, "all", kinds="any")) == [
-        "b1_c1", "b1_c2", "b2_c1", "b2_c2",
+        "b1_c1",
+        "b1_c2",
+        "b2_c1",
+        "b2_c2",
     ]
 
 
@@ -123,6 +143,7 @@ def test_module_detection_on_a_hand_built_residual_net():
     plan = ker.plan_erasure(residual_net(blocks=3))
     assert [m.name for m in plan.modules] == ["b1_out", "b2_out", "b3_out"]
     assert [(s.name, s.module_name) for s in plan.sites][:2] == [
-        ("stem_relu", "stem"), ("b1_relu1", "b1_out"),
+        ("stem_relu", "stem"),
+        ("b1_relu1", "b1_out"),
     ]
     assert next(s for s in plan.sites if s.name == "fc").module_name == "head"

@@ -16,13 +16,19 @@ def residual_net(erased=(), blocks=2, fused_stem=False):
     Names in `erased` are built as linear (Identity / activation=None), which
     gives the reference for what `erase_relu` must produce.
     """
+
     def act(name):
         return layers.Identity(name=name) if name in erased else layers.ReLU(name=name)
 
     inputs = keras.Input((16, 16, 3), name="image")
     stem_activation = None if "stem_conv" in erased else "relu"
-    x = layers.Conv2D(8, 3, padding="same", name="stem_conv",
-                      activation=stem_activation if fused_stem else None)(inputs)
+    x = layers.Conv2D(
+        8,
+        3,
+        padding="same",
+        name="stem_conv",
+        activation=stem_activation if fused_stem else None,
+    )(inputs)
     if not fused_stem:
         x = act("stem_relu")(layers.BatchNormalization(name="stem_bn")(x))
     for b in range(1, blocks + 1):
@@ -40,7 +46,9 @@ def _randomize_bn(model):
     for layer in model.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.moving_mean.assign(np.random.rand(*layer.moving_mean.shape) - 0.5)
-            layer.moving_variance.assign(np.random.rand(*layer.moving_variance.shape) + 0.5)
+            layer.moving_variance.assign(
+                np.random.rand(*layer.moving_variance.shape) + 0.5
+            )
 
 
 @pytest.fixture
@@ -57,7 +65,9 @@ def test_erased_model_equals_a_linear_model_built_by_hand(x16):
     np.testing.assert_allclose(erased(x16), reference(x16), rtol=0, atol=1e-6)
     assert not np.allclose(model(x16), erased(x16))
     assert isinstance(erased.get_layer("b1_out"), layers.Identity)
-    assert [l.name for l in erased.layers] == [l.name for l in model.layers]
+    assert [layer.name for layer in erased.layers] == [
+        layer.name for layer in model.layers
+    ]
 
 
 def test_fused_erasure_equals_hand_built_linear_layer(x16):
@@ -134,7 +144,7 @@ def test_sequential_stays_sequential():
     )
     erased = ker.erase_relu(model, select=["fc1", "act"])
     assert isinstance(erased, keras.Sequential)
-    assert [l.name for l in erased.layers] == ["fc1", "act", "out"]
+    assert [layer.name for layer in erased.layers] == ["fc1", "act", "out"]
     x = np.ones((1, 6), "float32")
     w = model.get_weights()
     np.testing.assert_allclose(erased(x), (x @ w[0] + w[1]) @ w[2] + w[3], atol=1e-5)
@@ -143,12 +153,18 @@ def test_sequential_stays_sequential():
 def _nested_model():
     inner_in = keras.Input((4,))
     inner = keras.Model(
-        inner_in, layers.Dense(4, activation="relu", name="inner_fc")(inner_in), name="inner"
+        inner_in,
+        layers.Dense(4, activation="relu", name="inner_fc")(inner_in),
+        name="inner",
     )
     middle_in = keras.Input((4,))
-    middle = keras.Model(middle_in, layers.ReLU(name="mid_relu")(inner(middle_in)), name="middle")
+    middle = keras.Model(
+        middle_in, layers.ReLU(name="mid_relu")(inner(middle_in)), name="middle"
+    )
     inputs = keras.Input((4,))
-    return keras.Model(inputs, layers.Dense(2, name="out")(middle(inputs)), name="outer")
+    return keras.Model(
+        inputs, layers.Dense(2, name="out")(middle(inputs)), name="outer"
+    )
 
 
 def test_nested_two_levels_is_rewritten_in_place():
@@ -156,9 +172,9 @@ def test_nested_two_levels_is_rewritten_in_place():
     erased = ker.erase_relu(model, select="middle/inner/inner_fc")
     inner = erased.get_layer("middle").get_layer("inner")
     assert inner.get_layer("inner_fc").get_config()["activation"] == "linear"
-    assert model.get_layer("middle").get_layer("inner").get_layer("inner_fc").activation is (
-        keras.activations.relu
-    )
+    assert model.get_layer("middle").get_layer("inner").get_layer(
+        "inner_fc"
+    ).activation is (keras.activations.relu)
     x = -np.ones((1, 4), "float32")
     w = model.get_weights()
     np.testing.assert_allclose(

@@ -27,7 +27,11 @@ def _chain(*blocks, shape=(8,)):
         (layers.LeakyReLU(name="s"), "layer", "leaky"),
         (layers.Activation("relu6", name="s"), "layer", "relu6"),
         (layers.Dense(4, activation="relu", name="s"), "fused", "relu"),
-        (layers.EinsumDense("ab,bc->ac", (4,), activation="relu", name="s"), "fused", "relu"),
+        (
+            layers.EinsumDense("ab,bc->ac", (4,), activation="relu", name="s"),
+            "fused",
+            "relu",
+        ),
     ],
 )
 def test_every_standalone_and_dense_form_is_found(layer, form, kind):
@@ -71,12 +75,18 @@ def test_other_activations_are_listed_only_when_asked():
     )
     assert [s.name for s in ker.find_relus(model)] == ["r"]
     assert [s.name for s in ker.find_relus(model, kinds="gelu")] == ["g", "r"]
-    assert [s.kind for s in ker.find_relus(model, kinds="any")] == ["gelu", "tanh", "relu"]
+    assert [s.kind for s in ker.find_relus(model, kinds="any")] == [
+        "gelu",
+        "tanh",
+        "relu",
+    ]
 
 
 def test_sites_are_in_topological_order_through_nested_models_two_levels_deep():
     inner_in = keras.Input((4,))
-    inner = keras.Model(inner_in, layers.ReLU(name="inner_relu")(inner_in), name="inner")
+    inner = keras.Model(
+        inner_in, layers.ReLU(name="inner_relu")(inner_in), name="inner"
+    )
     middle_in = keras.Input((4,))
     x = layers.Dense(4, activation="relu", name="mid_fc")(middle_in)
     middle = keras.Model(middle_in, inner(x), name="middle")

@@ -130,7 +130,9 @@ class ModuleMap:
                     stage += 1
                     previous_shape = shape
                 index = len(self.modules)
-                self.modules.append(Module(index, end.qualified_name, stage, len(sites)))
+                self.modules.append(
+                    Module(index, end.qualified_name, stage, len(sites))
+                )
                 self._bounds.append((lower, end.index))
             lower = end.index
         self._uppers = [upper for _, upper in self._bounds]
@@ -187,7 +189,8 @@ class ModuleMap:
         return [
             node
             for node in sites
-            if not site_ids & self.graph.ancestors(node, stop=lambda n: n.index <= lower)
+            if not site_ids
+            & self.graph.ancestors(node, stop=lambda n: n.index <= lower)
         ]
 
     def _not_ancestors(self, found, lower):

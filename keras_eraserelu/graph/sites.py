@@ -42,12 +42,37 @@ _ALIASES = {
     "threshold_relu": "thresholded",
 }
 _ACTIVATION_NAMES = (
-    "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish",
-    "mish", "tanh", "sigmoid", "hard_sigmoid", "hard_silu", "hard_swish",
-    "softplus", "softsign", "exponential", "celu", "log_sigmoid",
-    "sparse_plus", "squareplus", "tanh_shrink", "hard_tanh", "soft_shrink",
-    "hard_shrink", "sparse_sigmoid", "linear", "softmax", "log_softmax",
-    "sparsemax", "glu",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "swish",
+    "mish",
+    "tanh",
+    "sigmoid",
+    "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "softplus",
+    "softsign",
+    "exponential",
+    "celu",
+    "log_sigmoid",
+    "sparse_plus",
+    "squareplus",
+    "tanh_shrink",
+    "hard_tanh",
+    "soft_shrink",
+    "hard_shrink",
+    "sparse_sigmoid",
+    "linear",
+    "softmax",
+    "log_softmax",
+    "sparsemax",
+    "glu",
 )
 
 
@@ -223,7 +248,7 @@ def find_relus(model, kinds=None):
     [s.path for s in find_relus(model)]   # ['fc', 'act']
     ```
     """
-    from keras_eraserelu.validation import check_model, check_kinds
+    from keras_eraserelu.validation import check_kinds, check_model
 
     check_model(model)
     wanted = set(RELU_KINDS) | set(check_kinds(kinds or ()))

@@ -35,6 +35,8 @@ model = cifar_resnet(depth=38, shortcut="B")  # any 6n+2 depth
 
 from __future__ import annotations
 
+import sys
+
 import keras
 
 from keras_eraserelu.models.common import (
@@ -261,7 +263,17 @@ def cifar_resnet(
     if preact:
         x = relu(batch_norm(x, "head_bn"), "head_relu")
     outputs = classifier_head(x, include_top, pooling, classes, classifier_activation)
+    _allow_deep_graph(depth)
     return finish_model(inputs, outputs, name, weights=weights, erase=erase)
+
+
+def _allow_deep_graph(depth):
+    # Keras walks a functional graph recursively, about one Python frame per
+    # layer on the longest path (ResNet-1202 has 4,210 layers). Only raises
+    # the interpreter's limit, never lowers it.
+    needed = 10 * depth + 2000
+    if sys.getrecursionlimit() < needed:
+        sys.setrecursionlimit(needed)
 
 
 # The registered builders pass their own arguments on: `**locals()` holds
