@@ -22,8 +22,15 @@ Layer names: `stem_conv`, `stage{s}_block{b}_conv{k}`, `..._bn{k}`,
 `head_relu`, `head_pool`, `head_fc`. In pre-activation blocks `bn{k}` and
 `relu{k}` come right before `conv{k}`; the shortcut of a block that changes
 shape takes the pre-activated input (the output of `relu1`), an identity
-shortcut the raw block input. Stride-2 3x3 convs pad one pixel on each side
-(`..._conv{k}_pad`), so the branch lines up with the shortcut's subsampling.
+shortcut the raw block input. Pre-activation projections are bias-free 1x1
+convs with no BN, in the first block of every stage for bottlenecks (stage 1
+goes from 16 to 64 channels): the variant with 1,703,258 (ResNet-164) and
+10,327,706 (ResNet-1001) parameters. Stride-2 3x3 convs pad one pixel on
+each side (`..._conv{k}_pad`), as in the reference implementations, so the
+branch lines up with the shortcut's subsampling.
+
+Convs are He-initialised; BN uses momentum 0.9 and epsilon 1e-5 (PyTorch's
+defaults). Weight decay is left to the training code.
 
 Example:
 
@@ -217,6 +224,10 @@ def cifar_resnet(
     Returns:
         A `keras.Model`.
 
+    Keras walks functional graphs recursively, about one Python frame per
+    layer: for deep nets (ResNet-1202 has 4,210 layers) this raises the
+    interpreter's recursion limit to `10 * depth + 2000` if it is lower.
+
     Example:
 
     ```python
@@ -296,7 +307,7 @@ def cifar_resnet8(
     erase=None,
     shortcut="A",
 ):
-    """Tiny ResNet-8 (n=1, 78K parameters) for tests; see `cifar_resnet`."""
+    """Tiny ResNet-8 (n=1, 75K parameters) for tests; see `cifar_resnet`."""
     return cifar_resnet(8, "basic", False, **locals())
 
 

@@ -85,8 +85,11 @@ def wide_resnet(
     ```
     """
     check_builder_args(include_top, weights, pooling, classes, classifier_activation)
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 10 or (
-        (depth - 4) % 6
+    if (
+        isinstance(depth, bool)
+        or not isinstance(depth, int)
+        or depth < 10
+        or (depth - 4) % 6
     ):
         raise ValueError(
             "`depth` must be 6n + 4 with n >= 1 (e.g. 10, 16, 22, 28, 40). "
