@@ -10,7 +10,8 @@ A site is one activation, in one of three forms:
 
 Its `kind` says which function it computes: `"relu"`, `"relu6"` (any clipped
 ReLU), `"leaky"`, `"thresholded"`, any other Keras activation by its name
-(`"gelu"`, `"silu"`, `"tanh"`, ...), or `"linear"` for a site erased earlier.
+(`"gelu"`, `"silu"`, `"tanh"`, ...), `"erasable"` for an `ErasableReLU`, or
+`"linear"` for a site erased earlier.
 
 Example:
 
@@ -29,8 +30,9 @@ from dataclasses import asdict, dataclass
 import keras
 
 from keras_eraserelu.graph.flatgraph import FlatGraph, is_graph_model
+from keras_eraserelu.layers import ErasableReLU
 
-RELU_KINDS = ("relu", "relu6", "leaky", "thresholded")
+RELU_KINDS = ("relu", "relu6", "leaky", "thresholded", "erasable")
 ERASED_KIND = "linear"
 
 # Activations that are not elementwise or change the shape: never sites.
@@ -96,7 +98,7 @@ _FUNCTION_KIND = _activation_table()
 #: Every kind a site can have, apart from the erased `"linear"`.
 KNOWN_KINDS = tuple(
     sorted({k for k in _FUNCTION_KIND.values() if k not in _NOT_ERASABLE})
-    + ["thresholded"]
+    + ["erasable", "thresholded"]
 )
 
 # Layers rewritten by `erase_relu` whose activation is now linear. A fused
@@ -167,6 +169,8 @@ def activation_of(operation):
     """
     if isinstance(operation, keras.layers.Identity):
         return "layer", ERASED_KIND
+    if isinstance(operation, ErasableReLU):
+        return "layer", "erasable"
     if isinstance(operation, keras.layers.ReLU):
         return "layer", _relu_layer_kind(operation)
     if isinstance(operation, keras.layers.LeakyReLU):

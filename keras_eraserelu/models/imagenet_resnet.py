@@ -17,7 +17,9 @@ The bottleneck stride sits on the first 1x1 conv by default
 (`stride_on="conv1"`, the original Caffe models and keras.applications);
 `stride_on="conv2"` moves it to the 3x3 conv (torchvision, "ResNet v1.5").
 Batch normalization uses momentum 0.9 and epsilon 1e-5, as the Torch
-reference implementations do.
+reference implementations do. Convs and the stem pooling use "same" padding
+(no ZeroPadding layers), so any input of at least 32x32 works; convs start
+from `he_normal`.
 
 Example:
 
