@@ -64,6 +64,38 @@ def _parser():
         "--no-params", action="store_true", help="list names only (no model is built)"
     )
     models.set_defaults(run=_run_models)
+
+    train = commands.add_parser(
+        "train",
+        help="train a registry model on a data set with a paper's recipe",
+        description="Train one model; resumable: run the same command again "
+        "after a crash and it continues from the last finished epoch.",
+    )
+    train.add_argument("--model", default="cifar_resnet20", help="registry name")
+    train.add_argument("--dataset", default="cifar10")
+    train.add_argument(
+        "--erase", default="none", help="none, last, first, all, or an int k"
+    )
+    train.add_argument("--epochs", type=int, help="default: the recipe's")
+    train.add_argument("--batch-size", type=int, help="global batch; default: recipe's")
+    train.add_argument("--recipe", help="default: the model family's")
+    train.add_argument("--strategy", default="auto")
+    train.add_argument("--precision", default="auto")
+    train.add_argument("--jit-compile", default="auto", choices=("auto", "on", "off"))
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", required=True, help="run directory")
+    train.add_argument("--steps-per-epoch", type=int)
+    train.add_argument("--data-dir")
+    train.add_argument("--manual-dir", help="folder with the ImageNet tar files")
+    train.add_argument(
+        "--progressive-erase",
+        metavar="START:END",
+        help="anneal the erased ReLUs from ReLU to identity over these epochs",
+    )
+    train.add_argument("--activation-stats", action="store_true")
+    train.add_argument("--gradient-stats", type=int, metavar="EVERY", default=0)
+    train.add_argument("--verbose", default="auto")
+    train.set_defaults(run=_run_train)
     return parser
 
 
@@ -167,6 +199,52 @@ def _run_models(args):
         count = sum(int(_size(v.shape)) for v in model.trainable_weights)
         print(f"{name.ljust(width)}  {count:>13,d} trainable params", flush=True)
     return 0
+
+
+def _run_train(args):
+    from keras_eraserelu.training import train
+
+    erase = int(args.erase) if args.erase.lstrip("-").isdigit() else args.erase
+    jit = {"auto": "auto", "on": True, "off": False}[args.jit_compile]
+    verbose = int(args.verbose) if args.verbose.isdigit() else args.verbose
+    result = train(
+        args.model,
+        args.dataset,
+        erase=erase,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        recipe=args.recipe,
+        strategy=args.strategy,
+        precision=args.precision,
+        jit_compile=jit,
+        seed=args.seed,
+        out=args.out,
+        steps_per_epoch=args.steps_per_epoch,
+        data_dir=args.data_dir,
+        manual_dir=args.manual_dir,
+        progressive_erase=_window(args.progressive_erase),
+        activation_stats=args.activation_stats,
+        gradient_stats=args.gradient_stats or False,
+        verbose=verbose,
+    )
+    final = result.final
+    print(
+        f"done: {len(result.history)} epochs, val_accuracy "
+        f"{final.get('val_accuracy', float('nan')):.4f}; files in {args.out}"
+    )
+    return 0
+
+
+def _window(text):
+    if text is None:
+        return None
+    try:
+        start, end = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise ValueError(
+            f"--progressive-erase must be START:END epochs like 2:8. Received: {text!r}."
+        ) from None
+    return start, end
 
 
 def _size(shape):

@@ -200,7 +200,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
-    from keras_eraserelu.callbacks import ActivationStats, GradientStats, ProgressiveErase
+    from keras_eraserelu.callbacks import (
+        ActivationStats, GradientStats, ProgressiveErase)
     from keras_eraserelu.erasable import erasable_layers, make_erasable
     from tests.test_rewrite import residual_net
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -214,7 +215,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
     read = lambda layer: strategy.experimental_local_results(
         strategy.run(lambda: tf.identity(layer.alpha.value)))
     alphas = [[float(v) for v in read(layer)] for layer in erasable_layers(model)]
-    print(json.dumps({"replicas": strategy.num_replicas_in_sync, "alpha": history.history["alpha"],
+    print(json.dumps({"replicas": strategy.num_replicas_in_sync,
+                      "alpha": history.history["alpha"],
                       "per_replica": alphas, "keys": sorted(history.history)}))
     """
 )

@@ -128,7 +128,9 @@ def finish_model(inputs, outputs, name, weights=None, erase=None):
     """
     model = keras.Model(inputs, outputs, name=name)
     if erase is not None and erase != "none":
-        model = erase_relu(model, share_weights=True, **erase_arguments(erase))
+        # Copied, not shared: layers of the discarded original stay out of
+        # the new graph, so `layer.output` stays unambiguous.
+        model = erase_relu(model, **erase_arguments(erase))
     if weights is not None:
         model.load_weights(weights)
     return model

@@ -1,0 +1,127 @@
+"""The files of a training run directory, written atomically.
+
+`DIR/history.json` holds the run's configuration, versions, replicas and one
+record per finished epoch, rewritten (through a temporary file and
+`os.replace`) at every epoch end: a run killed at any moment leaves either
+the previous file or the new one, never half of one. Epoch records are keyed
+by epoch, so an epoch redone after a crash replaces its record instead of
+adding a second one.
+
+Example:
+
+```python
+writer = HistoryWriter("runs/r1/history.json", config={"model": "cifar_resnet20"})
+model.fit(..., callbacks=[writer])
+read_history("runs/r1/history.json")["epochs"][-1]["val_accuracy"]
+```
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+
+import keras
+
+HISTORY_FILE = "history.json"
+MODEL_FILE = "model.keras"
+
+
+def atomic_write_text(path, text):
+    """Writes `text` to `path` through a temporary file and `os.replace`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def atomic_save_model(model, path):
+    """Saves a `.keras` file through a temporary file and `os.replace`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def read_history(path):
+    """The content of a `history.json`, or None when there is none."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as stream:
+        return json.load(stream)
+
+
+def versions():
+    """Versions of the package and of the stack it ran on."""
+    import tensorflow as tf
+
+    import keras_eraserelu
+
+    return {
+        "keras_eraserelu": keras_eraserelu.__version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "python": platform.python_version(),
+    }
+
+
+class HistoryWriter(keras.callbacks.Callback):
+    """Rewrites `history.json` atomically at every epoch end.
+
+    Args:
+        path: str. The `history.json` to write.
+        config: dict. The run's configuration (JSON-ready).
+        extra: dict. Other fields (replicas, versions, ...).
+        previous: dict or None. The file's content from an interrupted run,
+            whose finished epochs are kept.
+        enabled: bool. False on non-chief workers: nothing is written.
+    """
+
+    def __init__(self, path, config, extra=None, previous=None, enabled=True):
+        super().__init__()
+        self.path = path
+        self.enabled = enabled
+        self.content = {"config": config, **(extra or {}), "completed": False}
+        self.records = {r["epoch"]: r for r in (previous or {}).get("epochs", [])}
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"epoch": epoch}
+        for key, value in (logs or {}).items():
+            record[key] = _plain(value)
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and "learning_rate" not in record:
+            record["learning_rate"] = _plain(optimizer.learning_rate)
+        self.records = {e: r for e, r in self.records.items() if e < epoch}
+        self.records[epoch] = record
+        self.write()
+
+    def write(self, completed=False):
+        self.content["completed"] = completed
+        self.content["epochs"] = [self.records[e] for e in sorted(self.records)]
+        if self.enabled:
+            atomic_write_text(self.path, json.dumps(self.content, indent=2))
+        return self.content
+
+
+def _plain(value):
+    """A JSON-ready float (NaN and infinities as strings) from a log value."""
+    try:
+        number = float(keras.ops.convert_to_numpy(value))
+    except (TypeError, ValueError):
+        return str(value)
+    return number if math.isfinite(number) else str(number)

@@ -1,0 +1,336 @@
+"""`train`: one model, one data set, one recipe, at any scale, resumable.
+
+The same function behind `eraserelu train`: it builds the strategy, the
+precision policy, the input pipelines (one per worker), the model (erased as
+asked, or made erasable for progressive erasure) and the recipe's optimizer,
+then runs `model.fit` with a progress bar, TensorBoard logs, an atomic
+`history.json` per epoch and `BackupAndRestore`. Started again with the same
+output directory after a crash, it resumes from the last finished epoch; a
+run already complete is not repeated.
+
+Files in `out`: `model.keras`, `history.json` (configuration, replicas,
+versions, one record per epoch), `tensorboard/`. In a multi-worker run only
+the chief writes them.
+
+Example:
+
+```python
+result = train("cifar_resnet20", "cifar10", erase="last", epochs=164, out="runs/r20")
+result.history[-1]["val_accuracy"]
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+
+import keras
+
+from keras_eraserelu.callbacks import ActivationStats, GradientStats, ProgressiveErase
+from keras_eraserelu.data import dataset_spec, distributed_dataset, load_dataset
+from keras_eraserelu.distribute import (
+    describe_strategy,
+    is_chief,
+    make_strategy,
+    per_replica_batch_size,
+    writable_dir,
+)
+from keras_eraserelu.erasable import make_erasable
+from keras_eraserelu.models.common import erase_arguments
+from keras_eraserelu.models.registry import get_builder
+from keras_eraserelu.precision import apply_precision, resolve_jit_compile
+from keras_eraserelu.recipes import get_recipe, recipe_for_model
+from keras_eraserelu.run_record import (
+    HISTORY_FILE,
+    MODEL_FILE,
+    HistoryWriter,
+    atomic_save_model,
+    read_history,
+    versions,
+)
+
+# Arguments that define a run: resuming with other values is refused.
+_IDENTITY = ("model", "dataset", "erase", "epochs", "batch_size", "recipe", "seed")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns.
+
+    Attributes:
+        model: the trained keras.Model (None when loaded from a finished run
+            without `load_model=True`).
+        history: list of dict. One record per epoch (`epoch`, `loss`,
+            `accuracy`, `val_loss`, `val_accuracy`, `learning_rate`, ...).
+        config: dict. The run's resolved configuration.
+        out: str or None. The run directory.
+        resumed: bool. Whether finished epochs were found and kept.
+    """
+
+    model: object
+    history: list
+    config: dict
+    out: str | None
+    resumed: bool = False
+
+    @property
+    def final(self):
+        """The last epoch's record."""
+        return self.history[-1] if self.history else {}
+
+
+def train(
+    model="cifar_resnet20",
+    dataset="cifar10",
+    *,
+    erase="none",
+    epochs=None,
+    batch_size=None,
+    recipe=None,
+    strategy="auto",
+    precision="auto",
+    jit_compile="auto",
+    seed=0,
+    out=None,
+    steps_per_epoch=None,
+    validation_steps=None,
+    data_dir=None,
+    manual_dir=None,
+    progressive_erase=None,
+    activation_stats=False,
+    gradient_stats=False,
+    callbacks=(),
+    verbose="auto",
+    model_kwargs=None,
+):
+    """Trains a registry model (or a builder) on a data set with a recipe.
+
+    Args:
+        model: str or callable. A registry name, or a builder called as
+            `builder(input_shape=..., classes=...)` returning a keras.Model.
+        dataset: str. A name of `keras_eraserelu.data.DATASETS`.
+        erase: str, int or list. Placement to erase before training: "none",
+            "last", "first", "all", an int k, or site names.
+        epochs: int or None. Defaults to the recipe's; milestones keep their
+            fractions.
+        batch_size: int or None. The global batch. Defaults to the recipe's;
+            the learning rate scales linearly with it.
+        recipe: str or None. A name of `list_recipes()`. Defaults to the
+            model family's (`recipe_for_model`).
+        strategy: str or tf.distribute.Strategy. See `make_strategy`.
+        precision: str. See `keras_eraserelu.precision`.
+        jit_compile: "auto" or bool. XLA.
+        seed: int. Seeds weights, data order and augmentation.
+        out: str or None. Run directory; None writes nothing.
+        steps_per_epoch, validation_steps: int or None. Shorten epochs.
+        data_dir, manual_dir: tfds directories.
+        progressive_erase: (start_epoch, end_epoch) or None. Make the placement
+            erasable and anneal it with `ProgressiveErase` (placement "last"
+            when `erase` is "none").
+        activation_stats: bool. Log `ActivationStats` on a test batch.
+        gradient_stats: bool or int. Log `GradientStats` (every N steps).
+        callbacks: more Keras callbacks.
+        verbose: "auto", 0, 1 or 2, as in `fit`.
+        model_kwargs: dict. More builder arguments.
+
+    Returns:
+        A `TrainResult`.
+    """
+    spec = dataset_spec(dataset)
+    model_name = (
+        model if isinstance(model, str) else getattr(model, "__name__", "custom")
+    )
+    builder = get_builder(model) if isinstance(model, str) else _check_builder(model)
+    recipe_obj = get_recipe(recipe or recipe_for_model(model_name))
+    if epochs is not None:
+        recipe_obj = recipe_obj.with_epochs(epochs)
+    placement = _placement(erase, progressive_erase)
+    global_batch = batch_size or recipe_obj.batch_size
+    config = {
+        "model": model_name,
+        "dataset": dataset,
+        "erase": erase,
+        "epochs": recipe_obj.epochs,
+        "batch_size": global_batch,
+        "recipe": recipe_obj.name,
+        "seed": seed,
+        "precision": precision,
+        "jit_compile": jit_compile,
+        "steps_per_epoch": steps_per_epoch,
+        "progressive_erase": list(progressive_erase) if progressive_erase else None,
+    }
+    previous = _previous_run(out, config)
+    if previous and previous.get("completed"):
+        return _finished(out, previous, config)
+
+    strategy_obj = make_strategy(strategy) if isinstance(strategy, str) else strategy
+    per_replica_batch_size(global_batch, strategy_obj)
+    keras.utils.set_random_seed(seed)
+    policy = apply_precision(precision, strategy_obj)
+    jit = resolve_jit_compile(jit_compile, strategy_obj)
+
+    train_data = distributed_dataset(
+        strategy_obj,
+        dataset,
+        "train",
+        global_batch,
+        seed=seed,
+        repeat=True,
+        data_dir=data_dir,
+        manual_dir=manual_dir,
+    )
+    test_data = distributed_dataset(
+        strategy_obj,
+        dataset,
+        "test",
+        global_batch,
+        data_dir=data_dir,
+        manual_dir=manual_dir,
+    )
+    steps = steps_per_epoch or _steps(dataset, global_batch, data_dir, manual_dir)
+
+    with strategy_obj.scope():
+        network = builder(
+            input_shape=spec.image_shape,
+            classes=spec.num_classes,
+            erase=None if progressive_erase else placement,
+            **(model_kwargs or {}),
+        )
+        if progressive_erase:
+            network = make_erasable(network, **erase_arguments(placement))
+        network.compile(
+            optimizer=recipe_obj.optimizer(steps, global_batch),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+            jit_compile=jit,
+        )
+
+    config.update(precision=policy, jit_compile=jit, steps_per_epoch=steps)
+    extra = {"strategy": describe_strategy(strategy_obj), "versions": versions()}
+    with _run_directory(out, strategy_obj) as run_dir:
+        writer = HistoryWriter(
+            os.path.join(run_dir, HISTORY_FILE),
+            config,
+            extra,
+            previous,
+            enabled=out is not None,
+        )
+        own = _own_callbacks(
+            progressive_erase,
+            activation_stats,
+            gradient_stats,
+            dataset,
+            data_dir,
+            manual_dir,
+        )
+        backup = keras.callbacks.BackupAndRestore(
+            os.path.join(run_dir, "backup"), double_checkpoint=True
+        )
+        board = [keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"))]
+        network.fit(
+            train_data,
+            epochs=recipe_obj.epochs,
+            steps_per_epoch=steps,
+            validation_data=test_data,
+            validation_steps=validation_steps,
+            shuffle=False,  # the pipeline shuffles
+            callbacks=[*own, *callbacks, writer, *(board if out else []), backup],
+            verbose=verbose,
+        )
+        content = writer.write(completed=True)
+        if out is not None and is_chief(strategy_obj):
+            atomic_save_model(network, os.path.join(run_dir, MODEL_FILE))
+    return TrainResult(network, content["epochs"], config, out, resumed=bool(previous))
+
+
+def _check_builder(model):
+    if not callable(model):
+        raise TypeError(
+            "`model` must be a registry name (see `list_models()`) or a builder "
+            f"callable(input_shape=..., classes=...). Received: {model!r}."
+        )
+    return model
+
+
+def _placement(erase, progressive_erase):
+    if progressive_erase is not None:
+        start, end = progressive_erase  # ProgressiveErase checks the window
+        ProgressiveErase(start, end)
+        return "last" if erase in (None, "none") else erase
+    if erase in (None, "none"):
+        return None
+    erase_arguments(erase)  # raises for a value the vocabulary lacks
+    return erase
+
+
+def _previous_run(out, config):
+    if out is None:
+        return None
+    previous = read_history(os.path.join(out, HISTORY_FILE))
+    if previous is None:
+        return None
+    stored = previous.get("config", {})
+    different = [k for k in _IDENTITY if stored.get(k) != config.get(k)]
+    if different:
+        theirs = ", ".join(f"{k}={stored.get(k)!r}" for k in different)
+        ours = ", ".join(f"{k}={config.get(k)!r}" for k in different)
+        raise ValueError(
+            f"The run directory {out!r} holds another run ({theirs}); this one "
+            f"has {ours}. Choose another `out`, or delete that directory to "
+            "start over."
+        )
+    return previous
+
+
+def _finished(out, previous, config):
+    print(
+        f"{out}: this run is complete ({len(previous['epochs'])} epochs); not repeated."
+    )
+    path = os.path.join(out, MODEL_FILE)
+    model = keras.models.load_model(path) if os.path.exists(path) else None
+    return TrainResult(model, previous["epochs"], previous["config"], out, resumed=True)
+
+
+def _steps(dataset, global_batch, data_dir, manual_dir):
+    local = load_dataset(
+        dataset,
+        "train",
+        global_batch,
+        augment=False,
+        shuffle=False,
+        data_dir=data_dir,
+        manual_dir=manual_dir,
+    )
+    count = int(local.cardinality())
+    if count <= 0:
+        raise ValueError(
+            f"The size of {dataset!r} is unknown; pass steps_per_epoch= explicitly."
+        )
+    return count
+
+
+def _own_callbacks(
+    progressive_erase, activation_stats, gradient_stats, dataset, data_dir, manual_dir
+):
+    own = []
+    if progressive_erase:
+        own.append(ProgressiveErase(*progressive_erase))
+    if activation_stats:
+        probe = load_dataset(
+            dataset, "test", 256, data_dir=data_dir, manual_dir=manual_dir
+        )
+        own.append(ActivationStats(probe))
+    if gradient_stats:
+        every = 10 if gradient_stats is True else int(gradient_stats)
+        own.append(GradientStats(every=every))
+    return own
+
+
+def _run_directory(out, strategy):
+    """`out` on the chief (a temporary directory elsewhere), or a temporary
+    directory for the backup alone when the run writes no files."""
+    if out is None:
+        return tempfile.TemporaryDirectory(prefix="eraserelu-run-")
+    return writable_dir(out, strategy)

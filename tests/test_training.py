@@ -1,0 +1,182 @@
+"""train(): files, resumption after a kill, multi-replica runs, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import pytest
+import tensorflow_datasets as tfds
+
+from keras_eraserelu.run_record import read_history
+from keras_eraserelu.training import train
+
+ROOT = Path(__file__).parents[1]
+
+
+def _env(**extra):
+    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+
+
+def test_train_writes_model_history_and_tensorboard(tmp_path):
+    out = tmp_path / "run"
+    result = train(
+        "cifar_resnet8",
+        "digits",
+        erase="last",
+        epochs=2,
+        batch_size=64,
+        out=str(out),
+        verbose=0,
+    )
+    history = read_history(out / "history.json")
+    assert history["completed"] is True
+    assert [r["epoch"] for r in history["epochs"]] == [0, 1]
+    assert (
+        history["config"]["recipe"] == "he_cifar" and history["config"]["epochs"] == 2
+    )
+    assert history["strategy"]["replicas"] == 1
+    assert set(history["versions"]) >= {"keras", "tensorflow", "keras_eraserelu"}
+    assert history["epochs"][-1]["val_accuracy"] > 0.3  # 10 classes: chance is 0.1
+    assert list((out / "tensorboard").rglob("events.out.tfevents*"))
+    loaded = keras.models.load_model(out / "model.keras")
+    assert isinstance(loaded.get_layer("stage1_block1_out"), keras.layers.Identity)
+    assert not (out / "backup").exists()
+    assert result.final == history["epochs"][-1]
+
+    again = train(
+        "cifar_resnet8",
+        "digits",
+        erase="last",
+        epochs=2,
+        batch_size=64,
+        out=str(out),
+        verbose=0,
+    )
+    assert again.resumed and again.history == history["epochs"]
+    with pytest.raises(
+        ValueError, match="holds another run.*erase='last'.*erase='none'"
+    ):
+        train("cifar_resnet8", "digits", epochs=2, batch_size=64, out=str(out))
+
+
+def test_train_on_tfds_data_offline_with_progressive_erasure(tmp_path):
+    with tfds.testing.mock_data(num_examples=64):
+        result = train(
+            "cifar_vgg_tiny",
+            "cifar10",
+            epochs=2,
+            batch_size=32,
+            steps_per_epoch=2,
+            validation_steps=1,
+            progressive_erase=(0, 1),
+            activation_stats=True,
+            gradient_stats=1,
+            verbose=0,
+        )
+    assert [r["alpha"] for r in result.history] == [0.0, 1.0]
+    assert any(key.startswith("dead/") for key in result.final)
+    assert any(key.startswith("grad_mean/") for key in result.final)
+
+
+def test_killed_run_resumes_without_lost_or_repeated_epochs(tmp_path):
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "keras_eraserelu.cli",
+        "train",
+        "--model",
+        "cifar_resnet8",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--verbose",
+        "0",
+    ]
+    process = subprocess.Popen(
+        command, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.time() + 240
+    history = None
+    while time.time() < deadline and process.poll() is None:
+        history = (
+            read_history(out / "history.json")
+            if (out / "history.json").exists()
+            else None
+        )
+        if history and len(history["epochs"]) >= 2:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, process.stderr.read().decode()[-2000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = len(read_history(out / "history.json")["epochs"])
+    assert 2 <= killed_at < 6
+
+    result = subprocess.run(
+        command, env=_env(), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    history = read_history(out / "history.json")
+    assert history["completed"] is True
+    assert [r["epoch"] for r in history["epochs"]] == list(range(6))
+    assert (out / "model.keras").exists() and not (out / "backup").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".tmp-")]
+
+
+MIRRORED = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import json, sys
+from keras_eraserelu.training import train
+try:
+    train("cifar_resnet8", "digits", epochs=1, batch_size=63, strategy="mirrored", verbose=0)
+except ValueError as error:
+    print("ERROR", error)
+result = train("cifar_resnet8", "digits", epochs=1, batch_size=64, strategy="mirrored",
+               out=sys.argv[1], verbose=0)
+print(json.dumps(result.final))
+"""
+
+
+def test_train_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    script = tmp_path / "mirrored.py"
+    script.write_text(MIRRORED)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "run")],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ERROR" in result.stdout and "63" in result.stdout
+    history = read_history(tmp_path / "run" / "history.json")
+    assert history["strategy"]["replicas"] == 2 and history["completed"]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["val_accuracy"] > 0
+
+
+def test_bad_input_is_refused_before_training(tmp_path):
+    with pytest.raises(ValueError, match="Unknown.*'cifar11'.*cifar10"):
+        train("cifar_resnet8", "cifar11")
+    with pytest.raises(ValueError, match="'he_cifr'.*he_cifar"):
+        train("cifar_resnet8", "digits", recipe="he_cifr")
+    with pytest.raises(ValueError, match="'cifar_resnet9'"):
+        train("cifar_resnet9", "digits")
+    with pytest.raises(ValueError, match="'lst' matched no site.*stage1_block1_out"):
+        train("cifar_resnet8", "digits", erase="lst")
+    with pytest.raises(ValueError, match="window must end after it starts"):
+        train("cifar_resnet8", "digits", progressive_erase=(3, 1))
+    with pytest.raises(ValueError, match="strategy.*'mirored'"):
+        train("cifar_resnet8", "digits", epochs=1, strategy="mirored")
