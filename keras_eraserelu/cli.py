@@ -242,7 +242,8 @@ def _window(text):
         start, end = (int(part) for part in text.split(":"))
     except ValueError:
         raise ValueError(
-            f"--progressive-erase must be START:END epochs like 2:8. Received: {text!r}."
+            "--progressive-erase must be START:END epochs like 2:8. "
+            f"Received: {text!r}."
         ) from None
     return start, end
 

@@ -137,11 +137,13 @@ def test_killed_run_resumes_without_lost_or_repeated_epochs(tmp_path):
 MIRRORED = """
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+devices = [tf.config.LogicalDeviceConfiguration()] * 2
+tf.config.set_logical_device_configuration(cpu, devices)
 import json, sys
 from keras_eraserelu.training import train
 try:
-    train("cifar_resnet8", "digits", epochs=1, batch_size=63, strategy="mirrored", verbose=0)
+    train("cifar_resnet8", "digits", epochs=1, batch_size=63, strategy="mirrored",
+          verbose=0)
 except ValueError as error:
     print("ERROR", error)
 result = train("cifar_resnet8", "digits", epochs=1, batch_size=64, strategy="mirrored",
