@@ -143,6 +143,7 @@ class ActivationStats(keras.callbacks.Callback):
         self.probe = _first_inputs(probe_data)
         self.every = every
         self._probe_model = None
+        self._measure = None
         self._names = []
 
     def on_train_begin(self, logs=None):
@@ -160,6 +161,7 @@ class ActivationStats(keras.callbacks.Callback):
             )
         outputs = [self.model.get_layer(s.name).output for s in top]
         self._probe_model = keras.Model(self.model.input, outputs)
+        self._measure = None
         self._names = [s.name for s in top]
 
     def on_epoch_end(self, epoch, logs=None):
@@ -170,16 +172,29 @@ class ActivationStats(keras.callbacks.Callback):
 
     def measure(self):
         """`{"dead/<site>": fraction, "zero/<site>": fraction}` on the probe."""
-        outputs = self._probe_model(self.probe, training=False)
+        if self._measure is None:
+            self._measure = tf.function(self._fractions)
+        dead, zero = self._measure(self.probe)
+        stats = {}
+        for name, d, z in zip(self._names, dead.numpy(), zero.numpy()):
+            stats[f"dead/{name}"] = float(d)
+            stats[f"zero/{name}"] = float(z)
+        return stats
+
+    def _fractions(self, probe):
+        # Reduced in the graph: only two scalars per site leave it.
+        outputs = self._probe_model(probe, training=False)
         if len(self._names) == 1:
             outputs = [outputs]
-        stats = {}
-        for name, output in zip(self._names, outputs):
-            values = np.asarray(output, dtype="float32")
-            per_channel = values.reshape(-1, values.shape[-1]).max(axis=0)
-            stats[f"dead/{name}"] = float(np.mean(per_channel <= 0.0))
-            stats[f"zero/{name}"] = float(np.mean(values == 0.0))
-        return stats
+        dead, zero = [], []
+        for output in outputs:
+            output = tf.cast(output, "float32")
+            channels = tf.reshape(output, [-1, tf.shape(output)[-1]])
+            dead.append(
+                tf.reduce_mean(tf.cast(tf.reduce_max(channels, 0) <= 0, "float32"))
+            )
+            zero.append(tf.reduce_mean(tf.cast(tf.equal(output, 0.0), "float32")))
+        return tf.stack(dead), tf.stack(zero)
 
 
 class GradientStats(keras.callbacks.Callback):
