@@ -241,3 +241,18 @@ def test_callbacks_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert report["alpha"] == [0.0, 0.5, 1.0]
     assert all(values == [1.0, 1.0] for values in report["per_replica"])
     assert "dead/b1_relu1" in report["keys"] and "grad_mean/b1_conv1" in report["keys"]
+
+
+def test_history_stats_plot_and_its_error(tmp_path):
+    from keras_eraserelu.history_plot import plot_history_stats
+
+    records = [
+        {"epoch": e, "dead/a": 0.1 * e, "dead/b": 0.05, "loss": 1.0} for e in range(3)
+    ]
+    figure = plot_history_stats(records, "dead/", tmp_path / "dead.png")
+    assert len(figure.axes[0].lines) == 2
+    assert (tmp_path / "dead.png").stat().st_size > 5_000
+    with pytest.raises(
+        ValueError, match="No logged series starts with 'grad_mean/'.*GradientStats"
+    ):
+        plot_history_stats({"loss": [1.0]}, "grad_mean/")
