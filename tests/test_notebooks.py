@@ -4,7 +4,6 @@ The notebooks are committed without outputs; this test is what keeps them
 from going stale.
 """
 
-import os
 import time
 from pathlib import Path
 
