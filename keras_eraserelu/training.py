@@ -27,8 +27,10 @@ import os
 import tempfile
 
 import keras
+import tensorflow as tf
 
 from keras_eraserelu.callbacks import ActivationStats, GradientStats, ProgressiveErase
+from keras_eraserelu.compat import patch_multiworker_fit
 from keras_eraserelu.data import dataset_spec, distributed_dataset, load_dataset
 from keras_eraserelu.distribute import (
     describe_strategy,
@@ -166,6 +168,8 @@ def train(
         return _finished(out, previous, config)
 
     strategy_obj = make_strategy(strategy) if isinstance(strategy, str) else strategy
+    if isinstance(strategy_obj, tf.distribute.MultiWorkerMirroredStrategy):
+        patch_multiworker_fit()  # a strategy built by the caller, not make_strategy
     per_replica_batch_size(global_batch, strategy_obj)
     keras.utils.set_random_seed(seed)
     policy = apply_precision(precision, strategy_obj)

@@ -182,3 +182,66 @@ def test_bad_input_is_refused_before_training(tmp_path):
         train("cifar_resnet8", "digits", progressive_erase=(3, 1))
     with pytest.raises(ValueError, match="strategy.*'mirored'"):
         train("cifar_resnet8", "digits", epochs=1, strategy="mirored")
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_multiworker_run_only_the_chief_writes_the_run_directory(tmp_path):
+    out = tmp_path / "run"
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    command = [
+        sys.executable,
+        "-m",
+        "keras_eraserelu.cli",
+        "train",
+        "--model",
+        "cifar_resnet8",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--strategy",
+        "multiworker",
+        "--out",
+        str(out),
+        "--verbose",
+        "0",
+    ]
+    workers = []
+    for index in range(2):
+        tf_config = json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        )
+        workers.append(
+            subprocess.Popen(
+                command,
+                env=_env(TF_CONFIG=tf_config),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    try:
+        outputs = [worker.communicate(timeout=240) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    for worker, (_, err) in zip(workers, outputs):
+        assert worker.returncode == 0, err[-3000:]
+    history = read_history(out / "history.json")
+    assert history["strategy"]["workers"] == 2 and history["strategy"]["replicas"] == 2
+    assert [r["epoch"] for r in history["epochs"]] == [0, 1] and history["completed"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "history.json",
+        "model.keras",
+        "tensorboard",
+    ]
