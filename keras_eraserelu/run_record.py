@@ -5,7 +5,8 @@ record per finished epoch, rewritten (through a temporary file and
 `os.replace`) at every epoch end: a run killed at any moment leaves either
 the previous file or the new one, never half of one. Epoch records are keyed
 by epoch, so an epoch redone after a crash replaces its record instead of
-adding a second one.
+adding a second one. `EpochCheckpoint` keeps model and optimizer state in
+`DIR/backup/` the same crash-safe way, for `restore_checkpoint` to resume.
 
 Example:
 
@@ -28,6 +29,8 @@ import keras
 
 HISTORY_FILE = "history.json"
 MODEL_FILE = "model.keras"
+CHECKPOINT_DIR = "backup"
+CHECKPOINT_STATE = "state.json"
 
 
 def atomic_write_text(path, text):
@@ -56,6 +59,68 @@ def atomic_save_model(model, path):
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves model and optimizer state after every epoch, crash-safe.
+
+    Each epoch's weights go to a new file (`backup/epoch-<n>.weights.h5`);
+    only once it is complete does `backup/state.json` (written atomically)
+    point to it, and older files are removed. A process killed at any moment
+    leaves a state that points to a complete file. Keras' own
+    `BackupAndRestore` writes its weights file in place, so a kill during the
+    write leaves a file that cannot be loaded.
+
+    Args:
+        directory: str. The run directory (the files go to its `backup/`).
+        enabled: bool. False on non-chief workers: nothing is written.
+    """
+
+    def __init__(self, directory, enabled=True):
+        super().__init__()
+        self.directory = os.path.join(directory, CHECKPOINT_DIR)
+        self.enabled = enabled
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.enabled:
+            return
+        os.makedirs(self.directory, exist_ok=True)
+        name = f"epoch-{epoch + 1}.weights.h5"
+        self.model.save_weights(os.path.join(self.directory, name))
+        state = {"epoch": epoch + 1, "weights": name}
+        atomic_write_text(
+            os.path.join(self.directory, CHECKPOINT_STATE), json.dumps(state)
+        )
+        for old in os.listdir(self.directory):
+            if old.endswith(".weights.h5") and old != name:
+                os.remove(os.path.join(self.directory, old))
+
+
+def restore_checkpoint(model, directory):
+    """Loads the last complete checkpoint of a run into a compiled `model`.
+
+    Returns:
+        The number of finished epochs it holds (0 when there is none), to pass
+        to `fit(initial_epoch=...)`.
+    """
+    state_path = os.path.join(directory, CHECKPOINT_DIR, CHECKPOINT_STATE)
+    if not os.path.exists(state_path):
+        return 0
+    with open(state_path) as stream:
+        state = json.load(stream)
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(os.path.join(directory, CHECKPOINT_DIR, state["weights"]))
+    return int(state["epoch"])
+
+
+def clear_checkpoint(directory):
+    """Removes a finished run's checkpoint files."""
+    folder = os.path.join(directory, CHECKPOINT_DIR)
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            os.remove(os.path.join(folder, name))
+        os.rmdir(folder)
 
 
 def read_history(path):

@@ -4,9 +4,10 @@ The same function behind `eraserelu train`: it builds the strategy, the
 precision policy, the input pipelines (one per worker), the model (erased as
 asked, or made erasable for progressive erasure) and the recipe's optimizer,
 then runs `model.fit` with a progress bar, TensorBoard logs, an atomic
-`history.json` per epoch and `BackupAndRestore`. Started again with the same
-output directory after a crash, it resumes from the last finished epoch; a
-run already complete is not repeated.
+`history.json` per epoch and a crash-safe checkpoint of model and optimizer
+(`run_record.EpochCheckpoint`). Started again with the same output directory
+after a crash, it resumes from the last finished epoch; a run already
+complete is not repeated.
 
 Files in `out`: `model.keras`, `history.json` (configuration, replicas,
 versions, one record per epoch), `tensorboard/`. In a multi-worker run only
@@ -47,9 +48,12 @@ from keras_eraserelu.recipes import get_recipe, recipe_for_model
 from keras_eraserelu.run_record import (
     HISTORY_FILE,
     MODEL_FILE,
+    EpochCheckpoint,
     HistoryWriter,
     atomic_save_model,
+    clear_checkpoint,
     read_history,
+    restore_checkpoint,
     versions,
 )
 
@@ -229,9 +233,10 @@ def train(
             data_dir,
             manual_dir,
         )
-        backup = keras.callbacks.BackupAndRestore(
-            os.path.join(run_dir, "backup"), double_checkpoint=True
-        )
+        # Every worker resumes from the chief's checkpoint (a shared `out`);
+        # only the chief writes one.
+        initial_epoch = restore_checkpoint(network, out) if out else 0
+        checkpoint = EpochCheckpoint(run_dir, enabled=out is not None)
         board = [keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"))]
         network.fit(
             train_data,
@@ -240,12 +245,14 @@ def train(
             validation_data=test_data,
             validation_steps=validation_steps,
             shuffle=False,  # the pipeline shuffles
-            callbacks=[*own, *callbacks, writer, *(board if out else []), backup],
+            callbacks=[*own, *callbacks, writer, *(board if out else []), checkpoint],
+            initial_epoch=initial_epoch,
             verbose=verbose,
         )
         content = writer.write(completed=True)
         if out is not None and is_chief(strategy_obj):
             atomic_save_model(network, os.path.join(run_dir, MODEL_FILE))
+            clear_checkpoint(run_dir)
     return TrainResult(network, content["epochs"], config, out, resumed=bool(previous))
 
 
