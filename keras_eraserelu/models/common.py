@@ -14,6 +14,7 @@ return finish_model(inputs, outputs, name, weights=weights, erase=erase)
 from __future__ import annotations
 
 import os
+import textwrap
 
 import keras
 
@@ -22,6 +23,75 @@ from keras_eraserelu.rewrite import erase_relu
 from keras_eraserelu.validation import check_choice
 
 POOLING_CHOICES = (None, "avg", "max")
+
+_BUILDER_DOC = """
+{intro}
+    Args:
+{top}
+        weights: str or None. Path of a local `.weights.h5` file. Defaults to
+            None (random initialisation).
+        input_tensor: KerasTensor or None. Build the model on this tensor.
+        input_shape: tuple or None. Defaults to `{input_shape}`; height and
+            width at least {min_size}.
+        pooling: None, "avg" or "max". Feature pooling without the top.
+        classes: int. Number of classes. Defaults to {classes}.
+        classifier_activation: str or None. Defaults to "softmax".
+        name: str. Model name. Defaults to the registry key.
+        erase: None, "last", "first", "all", int or list of names. Which
+            ReLUs to erase; "last" is EraseReLU. Defaults to None.
+{family_args}
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+
+    ```python
+    model = create_model("{key}", erase="last"{example})
+    ```
+    """
+
+
+def documented(
+    input_shape,
+    min_size,
+    classes,
+    family_args="",
+    intro="",
+    top="Global average pooling and the classifier.",
+    example=", classes=100",
+):
+    """Appends the keras.applications arguments to a builder's docstring.
+
+    Args:
+        input_shape: tuple. The family's default input shape.
+        min_size: int. The smallest height and width it accepts.
+        classes: int. The default number of classes.
+        family_args: str. The family's own `Args:` entries, indented 8 spaces.
+        intro: str. A paragraph before `Args:`, indented 4 spaces.
+        top: str. What `include_top` adds.
+        example: str. Extra arguments in the example call.
+    """
+
+    def decorate(builder):
+        builder.__doc__ = (builder.__doc__ or "") + _BUILDER_DOC.format(
+            key=builder.__name__,
+            input_shape=input_shape,
+            min_size=min_size,
+            classes=classes,
+            family_args=family_args.strip("\n"),
+            intro=intro,
+            top=textwrap.fill(
+                f"include_top: bool. {top} Defaults to True.",
+                width=78,
+                initial_indent=" " * 8,
+                subsequent_indent=" " * 12,
+            ),
+            example=example,
+        )
+        return builder
+
+    return decorate
 
 
 def check_builder_args(include_top, weights, pooling, classes, classifier_activation):

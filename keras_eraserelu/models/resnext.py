@@ -33,6 +33,7 @@ import keras
 from keras_eraserelu.models.common import (
     check_builder_args,
     classifier_head,
+    documented,
     finish_model,
     model_input,
 )
@@ -127,42 +128,20 @@ def _resnext(
     return finish_model(inputs, outputs, name, weights=weights, erase=erase)
 
 
-_ARGS_DOC = """
-
-    Args:
-        include_top: bool. Global average pooling and the classifier.
-            Defaults to True.
-        weights: str or None. Path of a local `.weights.h5` file. Defaults to
-            None (random initialisation).
-        input_tensor: KerasTensor or None. Build the model on this tensor.
-        input_shape: tuple or None. Defaults to `(32, 32, 3)`; height and
-            width at least 8.
-        pooling: None, "avg" or "max". Feature pooling without the top.
-        classes: int. Number of classes. Defaults to 10.
-        classifier_activation: str or None. Defaults to "softmax".
-        name: str. Model name. Defaults to the registry key.
-        erase: None, "last", "first", "all", int or list of names. Which
-            ReLUs to erase; "last" is EraseReLU. Defaults to None.
+_documented = documented(
+    input_shape=(32, 32, 3),
+    min_size=8,
+    classes=10,
+    family_args="""
         stride_on: "conv1" or "conv2". The conv that strides in a
             downsampling block: the first 1x1, or the grouped 3x3 (the
             paper's code). Defaults to "conv2".
         zero_init_residual: bool. Start the scale of the last BN of every
             residual branch at zero (Goyal et al. 2017). Defaults to False.
-
-    Returns:
-        A `keras.Model`.
-
-    Example:
-
-    ```python
-    model = create_model("{key}", erase="last", classes=100)
-    ```
-    """
-
-
-def _documented(builder):
-    builder.__doc__ += _ARGS_DOC.format(key=builder.__name__)
-    return builder
+""",
+    top="Global average pooling and the classifier.",
+    example=", classes=100",
+)
 
 
 @register_model

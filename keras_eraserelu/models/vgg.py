@@ -43,6 +43,7 @@ from keras_eraserelu.models.common import (
     check_builder_args,
     classifier,
     classifier_head,
+    documented,
     finish_model,
     model_input,
 )
@@ -164,40 +165,17 @@ def _vgg(
     return finish_model(inputs, outputs, name, weights=weights, erase=erase)
 
 
-_CIFAR_ARGS_DOC = """
-
+_cifar_documented = documented(
+    input_shape=(32, 32, 3),
+    min_size=32,
+    classes=10,
+    intro="""
     Conv3x3 - BN - ReLU stacks, a max pooling after each of the 5 stages,
     global average pooling and a Dense classifier.
-
-    Args:
-        include_top: bool. Global average pooling and the classifier.
-            Defaults to True.
-        weights: str or None. Path of a local `.weights.h5` file. Defaults to
-            None (random initialisation).
-        input_tensor: KerasTensor or None. Build the model on this tensor.
-        input_shape: tuple or None. Defaults to `(32, 32, 3)`; height and
-            width at least 32.
-        pooling: None, "avg" or "max". Feature pooling without the top.
-        classes: int. Number of classes. Defaults to 10.
-        classifier_activation: str or None. Defaults to "softmax".
-        name: str. Model name. Defaults to the registry key.
-        erase: None, "last", "first", "all", int or list of names. Which
-            ReLUs to erase; "last" is EraseReLU. Defaults to None.
-
-    Returns:
-        A `keras.Model`.
-
-    Example:
-
-    ```python
-    model = create_model("{key}", erase="last", classes=100)
-    ```
-    """
-
-
-def _cifar_documented(builder):
-    builder.__doc__ += _CIFAR_ARGS_DOC.format(key=builder.__name__)
-    return builder
+""",
+    top="Global average pooling and the classifier.",
+    example=", classes=100",
+)
 
 
 @register_model
@@ -294,44 +272,23 @@ def cifar_vgg_tiny(
     return _vgg(((8,), (16,), (32, 32)), True, 32, **locals())
 
 
-_IMAGENET_ARGS_DOC = """
-
+_imagenet_documented = documented(
+    input_shape=(224, 224, 3),
+    min_size=32,
+    classes=1000,
+    family_args="""
+        dropout: float in [0, 1). Dropout after fc1 and fc2, as in the paper
+            (0.5); 0 adds no layer, as keras.applications. Defaults to 0.0.
+""",
+    intro="""
     Conv3x3 (with bias) - ReLU stacks without BN, a max pooling after each of
     the 5 stages, and keras.applications' head: Flatten, fc1 and fc2 (4096
     units, ReLU), a Dense classifier.
-
-    Args:
-        include_top: bool. The Flatten - fc1 - fc2 - classifier head. Its
-            size depends on the input: 224x224 gives keras.applications'
-            count. Defaults to True.
-        weights: str or None. Path of a local `.weights.h5` file. Defaults to
-            None (random initialisation).
-        input_tensor: KerasTensor or None. Build the model on this tensor.
-        input_shape: tuple or None. Defaults to `(224, 224, 3)`; height and
-            width at least 32.
-        pooling: None, "avg" or "max". Feature pooling without the top.
-        classes: int. Number of classes. Defaults to 1000.
-        classifier_activation: str or None. Defaults to "softmax".
-        name: str. Model name. Defaults to the registry key.
-        erase: None, "last", "first", "all", int or list of names. Which
-            ReLUs to erase; "last" is EraseReLU. Defaults to None.
-        dropout: float in [0, 1). Dropout after fc1 and fc2, as in the paper
-            (0.5); 0 adds no layer, as keras.applications. Defaults to 0.0.
-
-    Returns:
-        A `keras.Model`.
-
-    Example:
-
-    ```python
-    model = create_model("{key}", erase="last", dropout=0.5)
-    ```
-    """
-
-
-def _imagenet_documented(builder):
-    builder.__doc__ += _IMAGENET_ARGS_DOC.format(key=builder.__name__)
-    return builder
+""",
+    top="The Flatten - fc1 - fc2 - classifier head. Its size depends on the "
+    "input: 224x224 gives keras.applications' count.",
+    example=", dropout=0.5",
+)
 
 
 @register_model
