@@ -96,6 +96,115 @@ def _parser():
     train.add_argument("--gradient-stats", type=int, metavar="EVERY", default=0)
     train.add_argument("--verbose", default="auto")
     train.set_defaults(run=_run_train)
+
+    tune = commands.add_parser(
+        "tune",
+        help="search where to erase with Keras Tuner (one machine or many)",
+        description="Search erasure placements with Keras Tuner. Run again with "
+        "the same arguments to resume. With KERASTUNER_TUNER_ID (chief, tuner0, "
+        "...) and KERASTUNER_ORACLE_PORT set, the same command is the chief or a "
+        "worker of one distributed search; the chief listens on "
+        "KERASTUNER_ORACLE_IP, 127.0.0.1 (this machine only) unless set.",
+    )
+    tune.add_argument("--model", default="cifar_resnet20", help="registry name")
+    tune.add_argument("--dataset", default="cifar10")
+    tune.add_argument(
+        "--space",
+        default="per_module",
+        help="per_module, ratio, position, stage, or position with one of the "
+        "others, comma-separated (position,ratio)",
+    )
+    tune.add_argument(
+        "--tuner", default="bayesian", help="bayesian, random, hyperband, grid"
+    )
+    tune.add_argument("--max-trials", type=int, default=10)
+    tune.add_argument(
+        "--epochs", help="epochs per trial (default: the recipe's); 1,2,4 tunes them"
+    )
+    tune.add_argument("--batch-size", help="global batch; 64,128 tunes it")
+    tune.add_argument("--recipe", help="default: the model family's")
+    tune.add_argument(
+        "--where", default="last", help="position when the space has no 'position'"
+    )
+    tune.add_argument("--kinds", default="relu", help="comma-separated kinds or any")
+    tune.add_argument("--objective", default="val_accuracy")
+    tune.add_argument("--factor", type=int, default=3, help="Hyperband's factor")
+    tune.add_argument("--steps-per-epoch", type=int)
+    tune.add_argument("--validation-steps", type=int)
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--data-dir")
+    tune.add_argument("--project", help="default: <model>_<space>_<tuner>")
+    tune.add_argument("--overwrite", action="store_true", help="start over")
+    tune.add_argument("--verbose", type=int, default=1)
+    tune.add_argument("--out", required=True, help="search directory (shared)")
+    tune.set_defaults(run=_run_tune)
+
+    compare = commands.add_parser(
+        "compare",
+        help="train variants over seeds and compare them with intervals and tests",
+        description="Train every model x erase variant once per seed, then print "
+        "final and best test error with 95% confidence intervals, the difference "
+        "from the baseline with Welch's t-test, epochs to a target accuracy and "
+        "gradient-norm statistics; write results.json, results.csv and PNG plots "
+        "to --out. Run the same command again to resume: finished runs are not "
+        "repeated.",
+    )
+    compare.add_argument(
+        "--models",
+        help="comma-separated registry names, e.g. cifar_resnet20,cifar_resnet56",
+    )
+    compare.add_argument(
+        "--erase",
+        default="none,last",
+        help="comma-separated placements: none, last, first, all, k",
+    )
+    compare.add_argument(
+        "--depths",
+        help="comma-separated CIFAR ResNet depths 6n+2 (20,56,110): cifar_resnet<d> "
+        "models x --erase, the 'deeper benefits more' sweep",
+    )
+    compare.add_argument("--dataset", default="cifar10")
+    compare.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
+    compare.add_argument("--out", required=True, help="experiment directory")
+    compare.add_argument("--epochs", type=int, help="default: the recipe's")
+    compare.add_argument(
+        "--batch-size", type=int, help="global batch; default: recipe's"
+    )
+    compare.add_argument("--recipe", help="default: each model family's")
+    compare.add_argument("--strategy", default="auto")
+    compare.add_argument("--precision", default="auto")
+    compare.add_argument(
+        "--target-accuracy",
+        type=float,
+        help="default: the lowest mean final accuracy of a variant",
+    )
+    compare.add_argument("--steps-per-epoch", type=int)
+    compare.add_argument(
+        "--gradient-stats",
+        type=int,
+        metavar="EVERY",
+        default=10,
+        help="record gradient norms every N steps (0: off)",
+    )
+    compare.add_argument("--data-dir")
+    compare.add_argument("--manual-dir", help="folder with the ImageNet tar files")
+    compare.add_argument(
+        "--verbose", type=int, default=0, help="Keras progress per run"
+    )
+    compare.set_defaults(run=_run_compare)
+
+    demo = commands.add_parser(
+        "demo",
+        help="offline demo: a deep ResNet with and without EraseReLU on digits",
+        description="Compare a deep CIFAR ResNet with and without EraseReLU over "
+        "several seeds on scikit-learn's 8x8 digits (offline, a few minutes on "
+        "2 CPU cores): a table with confidence intervals and Welch's t-test, "
+        "and plots.",
+    )
+    demo.add_argument("--out", default="eraserelu-demo", help="experiment directory")
+    demo.add_argument("--seeds", type=int, help="default: the demo's")
+    demo.add_argument("--epochs", type=int, help="default: the demo's")
+    demo.set_defaults(run=_run_demo)
     return parser
 
 
@@ -233,6 +342,119 @@ def _run_train(args):
         f"{final.get('val_accuracy', float('nan')):.4f}; files in {args.out}"
     )
     return 0
+
+
+def _run_tune(args):
+    from keras_eraserelu.tuning_search import tune_placements
+
+    where = args.where
+    result = tune_placements(
+        args.model,
+        args.dataset,
+        space=tuple(part.strip() for part in args.space.split(",")),
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        objective=args.objective,
+        directory=args.out,
+        project_name=args.project,
+        overwrite=args.overwrite,
+        seed=args.seed,
+        factor=args.factor,
+        verbose=args.verbose,
+        epochs=_int_list("--epochs", args.epochs),
+        batch_size=_int_list("--batch-size", args.batch_size),
+        recipe=args.recipe,
+        where=int(where) if where.lstrip("-").isdigit() else where,
+        kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
+        steps_per_epoch=args.steps_per_epoch,
+        validation_steps=args.validation_steps,
+        data_dir=args.data_dir,
+    )
+    if result.role == "worker":
+        print(f"worker done; the chief writes the results in {result.project_dir}")
+        return 0
+    print(result)
+    paths = {
+        name: os.path.join(result.project_dir, name)
+        for name in ("results.csv", "results.json", "results.png", "best_model.keras")
+    }
+    result.to_csv(paths["results.csv"])
+    result.to_json(paths["results.json"])
+    result.plot(paths["results.png"])
+    if result.best_model is not None:
+        result.best_model.save(paths["best_model.keras"])
+    print("written: " + ", ".join(p for p in paths.values() if os.path.exists(p)))
+    for row in result.failed:
+        print(
+            f"trial {row['trial']} {row['status']}: {row['message']}", file=sys.stderr
+        )
+    return 1 if result.failed else 0
+
+
+def _int_list(flag, text):
+    if text is None:
+        return None
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"{flag} must be an int or comma-separated ints like 1,2,4. "
+            f"Received: {text!r}."
+        ) from None
+    return values[0] if len(values) == 1 else values
+
+
+def _run_compare(args):
+    from keras_eraserelu.experiments import compare, depth_variants
+
+    erase = [_placement(part) for part in args.erase.split(",") if part.strip()]
+    models = [m.strip() for m in (args.models or "").split(",") if m.strip()]
+    variants = [(model, placement) for model in models for placement in erase]
+    if args.depths:
+        try:
+            depths = [int(part) for part in args.depths.split(",")]
+        except ValueError:
+            raise ValueError(
+                "--depths must be comma-separated ints like 20,56,110. "
+                f"Received: {args.depths!r}."
+            ) from None
+        variants += depth_variants(depths, erase)
+    if not variants:
+        raise ValueError(
+            "Nothing to compare: give --models (with --erase) or --depths. "
+            "Received neither."
+        )
+    compare(
+        variants,
+        args.dataset,
+        args.seeds,
+        args.recipe,
+        out=args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        strategy=args.strategy,
+        precision=args.precision,
+        steps_per_epoch=args.steps_per_epoch,
+        data_dir=args.data_dir,
+        manual_dir=args.manual_dir,
+        target_accuracy=args.target_accuracy,
+        gradient_stats=args.gradient_stats or False,
+        verbose=args.verbose,
+    )
+    return 0
+
+
+def _run_demo(args):
+    from keras_eraserelu.demo import demo
+
+    options = {"seeds": args.seeds, "epochs": args.epochs}
+    demo(args.out, **{k: v for k, v in options.items() if v is not None})
+    return 0
+
+
+def _placement(text):
+    text = text.strip()
+    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def _window(text):

@@ -1,0 +1,837 @@
+"""`compare`: variants x seeds through `train`, with intervals, tests and plots.
+
+Each variant (a model and an erase placement) trains once per seed in
+`out/runs/<variant>/seed<s>` through `keras_eraserelu.training.train`, which
+writes `history.json` atomically per epoch and TensorBoard logs there, so
+`tensorboard --logdir out` shows every variant and seed. Then, per variant:
+final and best test error (1 - val_accuracy) as mean, std and Student-t
+interval over seeds; epochs to reach a target accuracy; the mean and
+step-to-step spread of per-layer gradient norms (`GradientStats`); and the
+difference of each variant from its baseline, with Welch's interval and
+t-test. Printed as a table, written to `out/results.json`,
+`out/results.csv` and PNG plots, each file replaced atomically.
+
+Resumable: a run whose `history.json` says it is complete is read, not
+repeated; an interrupted one resumes from its last epoch checkpoint (`train`
+does that);
+delete a run's directory to redo it.
+
+Example:
+
+```python
+result = compare(
+    [("cifar_resnet56", "none"), ("cifar_resnet56", "last")],
+    "cifar10", seeds=5, out="experiments/r56",
+)
+print(result)                       # the table
+result.differences[0]["final_error"].p_value
+```
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gc
+import io
+import json
+import math
+import os
+import re
+import time
+
+import keras
+
+from keras_eraserelu import experiment_plots
+from keras_eraserelu.data import dataset_spec
+from keras_eraserelu.models.common import erase_arguments
+from keras_eraserelu.models.registry import get_builder, list_models
+from keras_eraserelu.recipes import get_recipe, recipe_for_model
+from keras_eraserelu.run_record import HISTORY_FILE, atomic_write_text, read_history
+from keras_eraserelu.stats import json_number, summarize, welch_difference
+from keras_eraserelu.validation import did_you_mean
+
+RESULTS_JSON, RESULTS_CSV = "results.json", "results.csv"
+METRICS = ("final_error", "best_error", "epochs_to_target", "grad_norm", "grad_cv")
+DIFFERENCES = ("final_error", "best_error")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One arm of a comparison: a model, an erase placement and a name.
+
+    Args:
+        model: str or callable. A registry name, or a builder called as
+            `builder(input_shape=..., classes=..., erase=...)`.
+        erase: "none", "last", "first", "all", an int k or site names.
+            Defaults to "none".
+        name: str or None. Directory and table name. Defaults to
+            `"<model>-<erase>"`.
+        depth: int or None. For depth sweeps. Defaults to the number ending
+            a `...resnet<depth>` model name.
+        model_kwargs: dict or None. More builder arguments.
+
+    Example:
+
+    ```python
+    Variant("cifar_resnet56", "last").name             # 'cifar_resnet56-last'
+    Variant(my_builder, "last", name="mine", depth=50)
+    ```
+    """
+
+    model: object
+    erase: object = "none"
+    name: str | None = None
+    depth: int | None = None
+    model_kwargs: dict | None = None
+
+    def __post_init__(self):
+        if isinstance(self.model, str):
+            if self.model not in list_models():
+                raise ValueError(
+                    f"Unknown model {self.model!r} in a variant. Expected a "
+                    "registry name (see `list_models()`) or a builder callable."
+                    f"{did_you_mean(self.model, list_models())}"
+                )
+        elif not callable(self.model):
+            raise TypeError(
+                "A variant's model must be a registry name or a builder callable. "
+                f"Received: model={self.model!r} of type {type(self.model).__name__}."
+            )
+        if self.erase not in (None, "none"):
+            erase_arguments(self.erase)  # raises for an unknown placement
+        erase = "none" if self.erase is None else self.erase
+        object.__setattr__(self, "erase", erase)
+        if self.name is None:
+            object.__setattr__(self, "name", f"{self.model_name}-{_label(erase)}")
+        if not isinstance(self.name, str) or not re.fullmatch(r"[\w.+=-]+", self.name):
+            raise ValueError(
+                "A variant name must be a non-empty str of letters, digits and "
+                f"'_.+=-' (it names a directory). Received: name={self.name!r}."
+            )
+        if self.depth is None:
+            match = re.search(r"resnet(\d+)$", self.model_name)
+            object.__setattr__(self, "depth", int(match.group(1)) if match else None)
+
+    @property
+    def model_name(self):
+        """The name `train` records: the registry name or the builder's."""
+        if isinstance(self.model, str):
+            return self.model
+        return getattr(self.model, "__name__", "custom")
+
+    @property
+    def erased(self):
+        return self.erase != "none"
+
+
+@dataclasses.dataclass
+class ExperimentResult:
+    """What `compare` returns; `str(result)` is the table.
+
+    Attributes:
+        variants: list of `Variant`.
+        runs: list of dict, one per (variant, seed): `variant`, `seed`,
+            `out`, `history` and the run's metrics.
+        summaries: dict variant name -> dict metric -> `stats.Summary`.
+        differences: list of dict: `variant`, `baseline` and, per error
+            metric, a `stats.Difference` (variant minus baseline).
+        trained: list of (variant name, seed) trained by this call.
+        config: dict. The comparison's settings.
+        files: dict. Name -> path of the files written.
+    """
+
+    variants: list
+    runs: list
+    summaries: dict
+    differences: list
+    trained: list
+    config: dict
+    files: dict = dataclasses.field(default_factory=dict)
+
+    def table(self):
+        """The results as a text table (errors in percent)."""
+        return format_table(self)
+
+    def __str__(self):
+        return self.table()
+
+    def to_dict(self):
+        """A JSON-ready dict (undefined numbers are None)."""
+        return _to_dict(self)
+
+
+def compare(
+    variants,
+    dataset="digits",
+    seeds=3,
+    recipe=None,
+    *,
+    out,
+    epochs=None,
+    batch_size=None,
+    strategy="auto",
+    precision="auto",
+    jit_compile="auto",
+    steps_per_epoch=None,
+    validation_steps=None,
+    data_dir=None,
+    manual_dir=None,
+    target_accuracy=None,
+    gradient_stats=10,
+    confidence=0.95,
+    plots=True,
+    verbose=0,
+):
+    """Trains every variant once per seed and compares them with statistics.
+
+    A variant is compared with its baseline: the variant of the same model
+    with erase "none" when there is one, else the first variant.
+
+    Args:
+        variants: list of `Variant`, `(model, erase)` pairs, registry names
+            or builders.
+        dataset: str. A name of `keras_eraserelu.data.DATASETS`.
+            Defaults to "digits".
+        seeds: int n (seeds 0..n-1) or a list of ints. Defaults to 3.
+        recipe: str or None. A recipe for all variants; None: each model's.
+        out: str. The experiment directory.
+        epochs, batch_size, strategy, precision, jit_compile,
+            steps_per_epoch, validation_steps, data_dir, manual_dir: as in
+            `train`.
+        target_accuracy: float in (0, 1] or None. For "epochs to reach";
+            None: the lowest mean final accuracy over the variants.
+        gradient_stats: int or False. Record gradient norms every N steps.
+            Defaults to 10.
+        confidence: float in (0, 1). Defaults to 0.95.
+        plots: bool. Write the PNG plots. Defaults to True.
+        verbose: 0, 1 or 2: Keras progress of each run. Defaults to 0.
+
+    Returns:
+        An `ExperimentResult`.
+
+    Raises:
+        TypeError, ValueError: for an unknown model or placement, seeds that
+            are not distinct ints, a builder that does not fit the data set,
+            or a run directory that holds another run; all before training.
+
+    Example:
+
+    ```python
+    result = compare(["cifar_resnet8", ("cifar_resnet8", "last")], "digits",
+                     seeds=2, epochs=2, out="exp")
+    ```
+    """
+    variants = as_variants(variants)
+    spec = dataset_spec(dataset)
+    seeds = _seeds(seeds)
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"`out` must be a directory path. Received: out={out!r}.")
+    out = os.fspath(out)
+    if target_accuracy is not None and (
+        isinstance(target_accuracy, bool)
+        or not isinstance(target_accuracy, (int, float))
+        or not 0 < target_accuracy <= 1
+    ):
+        raise ValueError(
+            "`target_accuracy` must be in (0, 1] or None. Received: "
+            f"target_accuracy={target_accuracy!r}."
+        )
+    summarize([], confidence)  # checks `confidence`
+    train_kwargs = {
+        "recipe": recipe,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "strategy": strategy,
+        "precision": precision,
+        "jit_compile": jit_compile,
+        "steps_per_epoch": steps_per_epoch,
+        "validation_steps": validation_steps,
+        "data_dir": data_dir,
+        "manual_dir": manual_dir,
+        "gradient_stats": gradient_stats,
+        "verbose": verbose,
+    }
+    plan = _plan(variants, seeds, out, dataset, recipe, epochs, batch_size)
+    for variant in variants:
+        if not all(done for v, _, _, done in plan if v is variant):
+            check_fits(variant, spec)
+    runs, trained = _run_all(plan, dataset, train_kwargs)
+    config = {
+        "dataset": dataset,
+        "seeds": seeds,
+        "recipe": recipe,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "steps_per_epoch": steps_per_epoch,
+        "precision": precision,
+        "confidence": confidence,
+        "gradient_stats": gradient_stats,
+        "out": out,
+    }
+    result = _analyse(variants, runs, trained, config, target_accuracy)
+    _write(result, out, plots)
+    print(result.table())
+    print(
+        f"\n{len(trained)} runs trained now, {len(plan) - len(trained)} already "
+        f"complete. Results: {result.files['json']}, {result.files['csv']}."
+    )
+    for name in ("curves", "difference", "depth_sweep", "gradients"):
+        if name in result.files:
+            print(f"  {name} plot: {result.files[name]}")
+    print(f"Every run's training curves: tensorboard --logdir {out}")
+    return result
+
+
+def as_variants(variants):
+    """Normalises variant specifications to a list of `Variant`s.
+
+    Args:
+        variants: a list of `Variant`, `(model, erase)` pairs, registry names
+            (erase "none") or builders; or one of them.
+
+    Returns:
+        A list of `Variant` with distinct names.
+
+    Raises:
+        TypeError: for an entry of another type.
+        ValueError: for an empty list, an unknown model or placement, or a
+            name used twice.
+
+    Example:
+
+    ```python
+    as_variants(["cifar_resnet20", ("cifar_resnet20", "last")])
+    ```
+    """
+    if isinstance(variants, (str, Variant)) or callable(variants):
+        variants = [variants]
+    if not isinstance(variants, (list, tuple)) or not variants:
+        raise ValueError(
+            "`variants` must be a non-empty list of Variant, (model, erase) "
+            f"pairs, registry names or builders. Received: variants={variants!r}."
+        )
+    result = []
+    for spec in variants:
+        if isinstance(spec, Variant):
+            result.append(spec)
+        elif isinstance(spec, tuple) and len(spec) == 2:
+            result.append(Variant(*spec))
+        elif isinstance(spec, str) or callable(spec):
+            result.append(Variant(spec))
+        else:
+            raise TypeError(
+                "Each variant must be a Variant, a (model, erase) pair, a "
+                f"registry name or a builder. Received: {spec!r}."
+            )
+    names = [v.name for v in result]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(
+            f"Variant names must be distinct; {repeated} appear more than once. "
+            "Give each a `name=`."
+        )
+    return result
+
+
+def depth_variants(depths, erase=("none", "last")):
+    """CIFAR ResNet variants of several depths, for "deeper benefits more".
+
+    Args:
+        depths: list of int, each 6n + 2 (20, 56, 110; unregistered depths
+            such as 14 use `cifar_resnet(depth)`).
+        erase: placements per depth. Defaults to ("none", "last").
+
+    Returns:
+        A list of `Variant`, depth-major.
+
+    Example:
+
+    ```python
+    compare(depth_variants([20, 56, 110]), "cifar10", seeds=5, out="sweep")
+    ```
+    """
+    from keras_eraserelu.models.cifar_resnet import cifar_resnet
+
+    result = []
+    for depth in depths:
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8:
+            raise ValueError(f"Each depth must be an int 6n + 2. Received: {depth!r}.")
+        if (depth - 2) % 6:
+            raise ValueError(
+                f"Each depth must be 6n + 2 (8, 14, 20, 26, ...). Received: {depth}."
+            )
+        model = f"cifar_resnet{depth}"
+        if model not in list_models():
+            model = _depth_builder(cifar_resnet, depth)
+        result.extend(Variant(model, placement, depth=depth) for placement in erase)
+    return result
+
+
+def check_fits(variant, dataset):
+    """Builds `variant` for the data set once and checks inputs and classes.
+
+    `compare` calls it for every variant before it trains anything.
+
+    Args:
+        variant: a `Variant`.
+        dataset: str or `DatasetSpec`. The data set it will train on.
+
+    Raises:
+        ValueError (TypeError for a builder's bad signature): if the builder
+            fails for the data set's image shape, ignores `input_shape=` or
+            `classes=`, or the placement selects no site.
+
+    Example:
+
+    ```python
+    check_fits(Variant("resnet_tiny"), "digits")  # ValueError: ... too small
+    ```
+    """
+    from keras_eraserelu.plan import plan_erasure
+
+    spec = dataset_spec(dataset)
+    model = variant.model
+    builder = get_builder(model) if isinstance(model, str) else model
+    shape, classes = tuple(spec.image_shape), spec.num_classes
+    try:
+        model = builder(
+            input_shape=shape, classes=classes, **(variant.model_kwargs or {})
+        )
+        if variant.erased:
+            plan_erasure(model, **erase_arguments(variant.erase))
+    except (ValueError, TypeError) as error:
+        raise type(error)(
+            f"Variant {variant.name!r} cannot be built for the data set "
+            f"{spec.name!r} (images {shape}, {classes} classes): {error}"
+        ) from error
+    got_shape, got_classes = tuple(model.input_shape[1:]), model.output_shape[-1]
+    keras.backend.clear_session()
+    fits = all(g in (None, s) for g, s in zip(got_shape, shape))
+    if len(got_shape) != len(shape) or not fits or got_classes != classes:
+        raise ValueError(
+            f"Variant {variant.name!r} does not fit the data set {spec.name!r}: "
+            f"its model takes inputs of shape {got_shape} and predicts "
+            f"{got_classes} classes; {spec.name!r} has images of shape {shape} "
+            f"and {classes} classes. A builder must honour `input_shape=` and "
+            "`classes=`."
+        )
+
+
+def run_metrics(history):
+    """Test errors and gradient statistics of one run.
+
+    Args:
+        history: list of epoch records (`history.json`'s "epochs").
+
+    Returns:
+        A dict: `final_error`, `best_error`, `best_epoch` (1-based),
+        `val_error` and `loss` per epoch, `gradients` {layer: (mean norm,
+        mean step-to-step std)}, `grad_norm` and `grad_cv` (layer averages
+        of the norm and of std / norm; None without gradient statistics).
+
+    Raises:
+        ValueError: if an epoch has no finite `val_accuracy`.
+
+    Example:
+
+    ```python
+    run_metrics(read_history("exp/runs/cifar_resnet8-last/seed0/history.json")
+                ["epochs"])["final_error"]
+    ```
+    """
+    accuracy = [_float(r.get("val_accuracy")) for r in history]
+    if not accuracy or not all(math.isfinite(a) for a in accuracy):
+        raise ValueError(
+            f"A run's history has no finite val_accuracy per epoch: {accuracy}."
+        )
+    errors = [1.0 - a for a in accuracy]
+    best = min(range(len(errors)), key=errors.__getitem__)
+    layers = [k.split("/", 1)[1] for k in history[-1] if k.startswith("grad_mean/")]
+    gradients = {}
+    for layer in layers:
+        norms = [_float(r.get(f"grad_mean/{layer}")) for r in history]
+        stds = [
+            math.sqrt(max(_float(r.get(f"grad_var/{layer}")), 0.0)) for r in history
+        ]
+        pairs = [(n, s) for n, s in zip(norms, stds) if math.isfinite(n + s)]
+        if pairs:
+            gradients[layer] = tuple(
+                sum(p[i] for p in pairs) / len(pairs) for i in (0, 1)
+            )
+    norms = [n for n, _ in gradients.values()]
+    ratios = [s / n for n, s in gradients.values() if n > 0]
+    return {
+        "final_error": errors[-1],
+        "best_error": errors[best],
+        "best_epoch": best + 1,
+        "val_error": errors,
+        "loss": [_float(r.get("loss")) for r in history],
+        "gradients": gradients,
+        "grad_norm": sum(norms) / len(norms) if norms else None,
+        "grad_cv": sum(ratios) / len(ratios) if ratios else None,
+    }
+
+
+def epochs_to_reach(val_error, target_accuracy):
+    """The first epoch (1-based) whose test accuracy reaches the target, or
+    None.
+
+    Example:
+
+    ```python
+    epochs_to_reach([0.5, 0.2, 0.1], 0.8)    # 2
+    ```
+    """
+    for epoch, error in enumerate(val_error, start=1):
+        if 1.0 - error >= target_accuracy - 1e-12:
+            return epoch
+    return None
+
+
+def _plan(variants, seeds, out, dataset, recipe, epochs, batch_size):
+    """(variant, seed, run directory, complete?) per run; raises before any
+    training if a run directory holds another run."""
+    plan = []
+    for variant in variants:
+        identity = _identity(variant, dataset, recipe, epochs, batch_size)
+        for seed in seeds:
+            run_dir = os.path.join(out, "runs", variant.name, f"seed{seed}")
+            done = _check_existing(run_dir, {**identity, "seed": seed})
+            plan.append((variant, seed, run_dir, done))
+    return plan
+
+
+def _run_all(plan, dataset, train_kwargs):
+    """Trains the runs not complete; one progress line per run."""
+    policy = keras.config.dtype_policy()  # `train` sets the global policy
+    runs, trained = [], []
+    try:
+        for index, (variant, seed, run_dir, done) in enumerate(plan):
+            start = time.time()
+            if done:
+                history = read_history(os.path.join(run_dir, HISTORY_FILE))["epochs"]
+                how = "already complete"
+            else:
+                history = _train(variant, dataset, seed, run_dir, train_kwargs)
+                trained.append((variant.name, seed))
+                how = f"trained in {time.time() - start:.0f} s"
+            run = {"variant": variant.name, "seed": seed, "out": run_dir}
+            runs.append({**run, "history": history})
+            metrics = run_metrics(history)
+            print(
+                f"[{index + 1}/{len(plan)}] {variant.name} seed {seed}: test error "
+                f"{100 * metrics['final_error']:.2f}% (best "
+                f"{100 * metrics['best_error']:.2f}%), {how}",
+                flush=True,
+            )
+    finally:
+        keras.config.set_dtype_policy(policy)
+    return runs, trained
+
+
+def _train(variant, dataset, seed, run_dir, train_kwargs):
+    from keras_eraserelu.training import train
+
+    if os.path.exists(os.path.join(run_dir, HISTORY_FILE)):
+        print(f"{run_dir}: interrupted earlier; resuming from its last checkpoint.")
+    result = train(
+        variant.model,
+        dataset,
+        erase=variant.erase,
+        seed=seed,
+        out=run_dir,
+        model_kwargs=variant.model_kwargs,
+        **train_kwargs,
+    )
+    history = result.history
+    del result
+    keras.backend.clear_session()
+    gc.collect()
+    return history
+
+
+def _identity(variant, dataset, recipe, epochs, batch_size):
+    """What `train` will record for this variant (the fields it checks)."""
+    recipe_obj = get_recipe(recipe or recipe_for_model(variant.model_name))
+    return {
+        "model": variant.model_name,
+        "dataset": dataset,
+        "erase": variant.erase,
+        "epochs": epochs or recipe_obj.epochs,
+        "batch_size": batch_size or recipe_obj.batch_size,
+        "recipe": recipe_obj.name,
+    }
+
+
+def _check_existing(run_dir, identity):
+    """True if `run_dir` holds this run complete; raises if another run."""
+    previous = read_history(os.path.join(run_dir, HISTORY_FILE))
+    if previous is None:
+        return False
+    stored = previous.get("config", {})
+    plain = json.loads(json.dumps(identity))
+    different = [k for k in plain if stored.get(k) != plain[k]]
+    if different:
+        theirs = ", ".join(f"{k}={stored.get(k)!r}" for k in different)
+        ours = ", ".join(f"{k}={plain[k]!r}" for k in different)
+        raise ValueError(
+            f"The run directory {run_dir!r} holds another run ({theirs}); this "
+            f"comparison asks for {ours}. Choose another `out`, or delete that "
+            "directory to start it over."
+        )
+    return bool(previous.get("completed"))
+
+
+def _analyse(variants, runs, trained, config, target_accuracy):
+    runs = [{**r, **run_metrics(r["history"])} for r in runs]
+    by_variant = _by_variant(variants, runs)
+    if target_accuracy is None:  # the lowest mean final accuracy of a variant
+        target_accuracy = min(
+            1.0 - sum(r["final_error"] for r in own) / len(own)
+            for own in by_variant.values()
+        )
+    for run in runs:
+        run["epochs_to_target"] = epochs_to_reach(run["val_error"], target_accuracy)
+    confidence = config["confidence"]
+    summaries = {
+        name: {
+            metric: summarize(
+                [r[metric] for r in own if r[metric] is not None], confidence
+            )
+            for metric in METRICS
+        }
+        for name, own in by_variant.items()
+    }
+    differences = []
+    for variant in variants:
+        baseline = _baseline(variant, variants)
+        if baseline is None:
+            continue
+        entry = {"variant": variant.name, "baseline": baseline.name}
+        for metric in DIFFERENCES:
+            entry[metric] = welch_difference(
+                [r[metric] for r in by_variant[variant.name]],
+                [r[metric] for r in by_variant[baseline.name]],
+                confidence,
+            )
+        differences.append(entry)
+    config = {**config, "target_accuracy": target_accuracy}
+    return ExperimentResult(variants, runs, summaries, differences, trained, config)
+
+
+def _by_variant(variants, runs):
+    return {v.name: [r for r in runs if r["variant"] == v.name] for v in variants}
+
+
+def _baseline(variant, variants):
+    """The same model with erase "none", else the first variant (None for
+    the first variant itself)."""
+    for other in variants:
+        if (
+            not other.erased
+            and other.model_name == variant.model_name
+            and other.model_kwargs == variant.model_kwargs
+            and other is not variant
+        ):
+            return other
+    return None if variant is variants[0] else variants[0]
+
+
+def _write(result, out, plots):
+    os.makedirs(out, exist_ok=True)
+    result.files["json"] = os.path.join(out, RESULTS_JSON)
+    result.files["csv"] = os.path.join(out, RESULTS_CSV)
+    if plots:
+        result.files.update(experiment_plots.plot_experiment(result, out))
+    atomic_write_text(result.files["csv"], _csv(result))
+    atomic_write_text(result.files["json"], json.dumps(result.to_dict(), indent=2))
+
+
+def _to_dict(result):
+    differences = {d["variant"]: d for d in result.differences}
+    variants = []
+    for variant in result.variants:
+        summaries = result.summaries[variant.name]
+        own = [r for r in result.runs if r["variant"] == variant.name]
+        entry = {
+            "name": variant.name,
+            "model": variant.model_name,
+            "erase": variant.erase,
+            "depth": variant.depth,
+            **{metric: summaries[metric].to_dict() for metric in METRICS},
+            "target_reached": sum(r["epochs_to_target"] is not None for r in own),
+            "gradients": _mean_gradients(own),
+            "runs": [
+                _json_ready({k: v for k, v in r.items() if k != "history"}) for r in own
+            ],
+        }
+        difference = differences.get(variant.name)
+        if difference is not None:
+            entry["baseline"] = difference["baseline"]
+            for metric in DIFFERENCES:
+                entry[f"{metric}_difference"] = difference[metric].to_dict()
+        variants.append(entry)
+    return {
+        "config": _json_ready(result.config),
+        "variants": variants,
+        "trained": [list(t) for t in result.trained],
+        "files": dict(result.files),
+    }
+
+
+def _mean_gradients(runs):
+    """Per layer: the seed-average of mean norm and step-to-step std."""
+    layers = {}
+    for run in runs:
+        for layer, (norm, std) in run["gradients"].items():
+            layers.setdefault(layer, []).append((norm, std))
+    return {
+        layer: {
+            "norm_mean": sum(p[0] for p in pairs) / len(pairs),
+            "norm_std": sum(p[1] for p in pairs) / len(pairs),
+        }
+        for layer, pairs in layers.items()
+    }
+
+
+def _csv(result):
+    rows = []
+    for entry in _to_dict(result)["variants"]:
+        row = {k: entry[k] for k in ("name", "model", "erase", "depth")}
+        row["seeds"] = entry["final_error"]["n"]
+        for metric in METRICS:
+            for field in ("mean", "std", "ci_low", "ci_high"):
+                row[f"{metric}_{field}"] = entry[metric][field]
+        row["target_reached"] = entry["target_reached"]
+        row["baseline"] = entry.get("baseline")
+        for metric in DIFFERENCES:
+            difference = entry.get(f"{metric}_difference") or {}
+            for field in ("mean", "ci_low", "ci_high", "p_value"):
+                row[f"{metric}_difference_{field}"] = difference.get(field)
+        rows.append({k: "nan" if v is None else v for k, v in row.items()})
+    stream = io.StringIO()
+    writer = csv.DictWriter(stream, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return stream.getvalue()
+
+
+def format_table(result):
+    """The table of an `ExperimentResult`: errors in percent, "n/a" where
+    an interval is undefined (one seed)."""
+    config = result.config
+    level = f"{100 * config['confidence']:g}%"
+    target = f"{100 * config['target_accuracy']:.1f}%"
+    header = [
+        "variant",
+        "seeds",
+        "final error %",
+        "best error %",
+        f"epochs to {target}",
+        "grad norm",
+        "grad CV",
+    ]
+    rows = [header]
+    for variant in result.variants:
+        summary = result.summaries[variant.name]
+        own = [r for r in result.runs if r["variant"] == variant.name]
+        reached = f"({sum(r['epochs_to_target'] is not None for r in own)}/{len(own)})"
+        rows.append(
+            [
+                variant.name,
+                str(len(own)),
+                _interval(summary["final_error"], 100, 2),
+                _interval(summary["best_error"], 100, 2),
+                f"{_interval(summary['epochs_to_target'], 1, 1)} {reached}",
+                _interval(summary["grad_norm"], 1, 3),
+                _interval(summary["grad_cv"], 1, 2),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        f"Test error on {config['dataset']} over seeds {config['seeds']}: mean "
+        f"[{level} CI, Student t]; grad norm and CV (step-to-step std / mean) "
+        "averaged over layers.",
+        *("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows),
+    ]
+    if result.differences:
+        lines.append(
+            f"\nVariant minus baseline, percentage points [{level} CI, Welch]; "
+            "p: Welch's t-test of equal means."
+        )
+    for entry in result.differences:
+        parts = [f"{entry['variant']} - {entry['baseline']}:"]
+        for metric in DIFFERENCES:
+            difference = entry[metric]
+            p_value = (
+                "n/a" if math.isnan(difference.p_value) else f"{difference.p_value:.3g}"
+            )
+            parts.append(
+                f"{metric.replace('_', ' ')} {_interval(difference, 100, 2, sign=True)}"
+                f" p={p_value}"
+            )
+        lines.append("  ".join(parts))
+    return "\n".join(lines)
+
+
+def _interval(summary, scale, digits, sign=False):
+    if math.isnan(summary.mean):
+        return "n/a"
+    number = f"{{:{'+' if sign else ''}.{digits}f}}"
+    text = number.format(scale * summary.mean)
+    if math.isnan(summary.ci_low):
+        return f"{text} [n/a]"
+    return f"{text} [{number.format(scale * summary.ci_low)}, " + (
+        f"{number.format(scale * summary.ci_high)}]"
+    )
+
+
+def _seeds(seeds):
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ValueError(f"`seeds` must be at least 1. Received: seeds={seeds}.")
+        return list(range(seeds))
+    if not isinstance(seeds, (list, tuple)) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds
+    ):
+        raise TypeError(
+            "`seeds` must be an int n (seeds 0..n-1) or a list of ints >= 0. "
+            f"Received: seeds={seeds!r}."
+        )
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(
+            f"`seeds` must be distinct and non-empty. Received: {seeds!r}."
+        )
+    return list(seeds)
+
+
+def _label(erase):
+    if isinstance(erase, str):
+        return erase
+    if isinstance(erase, int):
+        return f"k{erase}"
+    return "sites"
+
+
+def _depth_builder(cifar_resnet, depth):
+    def builder(**kwargs):
+        return cifar_resnet(depth, **kwargs)
+
+    builder.__name__ = f"cifar_resnet{depth}"
+    return builder
+
+
+def _json_ready(value):
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return json_number(value)
+
+
+def _float(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
