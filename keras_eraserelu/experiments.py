@@ -46,9 +46,9 @@ from keras_eraserelu import experiment_plots
 from keras_eraserelu.data import dataset_spec
 from keras_eraserelu.models.common import erase_arguments
 from keras_eraserelu.models.registry import get_builder, list_models
-from keras_eraserelu.recipes import get_recipe, recipe_for_model
 from keras_eraserelu.run_record import HISTORY_FILE, atomic_write_text, read_history
 from keras_eraserelu.stats import json_number, summarize, welch_difference
+from keras_eraserelu.training import existing_run, run_identity, train
 from keras_eraserelu.validation import did_you_mean
 
 RESULTS_JSON, RESULTS_CSV = "results.json", "results.csv"
@@ -494,10 +494,19 @@ def _plan(variants, seeds, out, dataset, recipe, epochs, batch_size):
     training if a run directory holds another run."""
     plan = []
     for variant in variants:
-        identity = _identity(variant, dataset, recipe, epochs, batch_size)
         for seed in seeds:
             run_dir = os.path.join(out, "runs", variant.name, f"seed{seed}")
-            done = _check_existing(run_dir, {**identity, "seed": seed})
+            identity = run_identity(
+                variant.model_name,
+                dataset,
+                variant.erase,
+                epochs,
+                batch_size,
+                recipe,
+                seed,
+            )
+            previous = existing_run(run_dir, identity)
+            done = bool(previous and previous.get("completed"))
             plan.append((variant, seed, run_dir, done))
     return plan
 
@@ -531,8 +540,6 @@ def _run_all(plan, dataset, train_kwargs):
 
 
 def _train(variant, dataset, seed, run_dir, train_kwargs):
-    from keras_eraserelu.training import train
-
     if os.path.exists(os.path.join(run_dir, HISTORY_FILE)):
         print(f"{run_dir}: interrupted earlier; resuming from its last checkpoint.")
     result = train(
@@ -549,38 +556,6 @@ def _train(variant, dataset, seed, run_dir, train_kwargs):
     keras.backend.clear_session()
     gc.collect()
     return history
-
-
-def _identity(variant, dataset, recipe, epochs, batch_size):
-    """What `train` will record for this variant (the fields it checks)."""
-    recipe_obj = get_recipe(recipe or recipe_for_model(variant.model_name))
-    return {
-        "model": variant.model_name,
-        "dataset": dataset,
-        "erase": variant.erase,
-        "epochs": epochs or recipe_obj.epochs,
-        "batch_size": batch_size or recipe_obj.batch_size,
-        "recipe": recipe_obj.name,
-    }
-
-
-def _check_existing(run_dir, identity):
-    """True if `run_dir` holds this run complete; raises if another run."""
-    previous = read_history(os.path.join(run_dir, HISTORY_FILE))
-    if previous is None:
-        return False
-    stored = previous.get("config", {})
-    plain = json.loads(json.dumps(identity))
-    different = [k for k in plain if stored.get(k) != plain[k]]
-    if different:
-        theirs = ", ".join(f"{k}={stored.get(k)!r}" for k in different)
-        ours = ", ".join(f"{k}={plain[k]!r}" for k in different)
-        raise ValueError(
-            f"The run directory {run_dir!r} holds another run ({theirs}); this "
-            f"comparison asks for {ours}. Choose another `out`, or delete that "
-            "directory to start it over."
-        )
-    return bool(previous.get("completed"))
 
 
 def _analyse(variants, runs, trained, config, target_accuracy):

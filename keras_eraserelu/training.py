@@ -24,6 +24,7 @@ result.history[-1]["val_accuracy"]
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 
@@ -149,25 +150,17 @@ def train(
         model if isinstance(model, str) else getattr(model, "__name__", "custom")
     )
     builder = get_builder(model) if isinstance(model, str) else _check_builder(model)
-    recipe_obj = get_recipe(recipe or recipe_for_model(model_name))
-    if epochs is not None:
-        recipe_obj = recipe_obj.with_epochs(epochs)
+    recipe_obj = _recipe(model_name, recipe, epochs)
     placement = _placement(erase, progressive_erase)
     global_batch = batch_size or recipe_obj.batch_size
     config = {
-        "model": model_name,
-        "dataset": dataset,
-        "erase": erase,
-        "epochs": recipe_obj.epochs,
-        "batch_size": global_batch,
-        "recipe": recipe_obj.name,
-        "seed": seed,
+        **run_identity(model_name, dataset, erase, epochs, batch_size, recipe, seed),
         "precision": precision,
         "jit_compile": jit_compile,
         "steps_per_epoch": steps_per_epoch,
         "progressive_erase": list(progressive_erase) if progressive_erase else None,
     }
-    previous = _previous_run(out, config)
+    previous = existing_run(out, config)
     if previous and previous.get("completed"):
         return _finished(out, previous, config)
 
@@ -276,23 +269,58 @@ def _placement(erase, progressive_erase):
     return erase
 
 
-def _previous_run(out, config):
+def run_identity(
+    model_name, dataset, erase="none", epochs=None, batch_size=None, recipe=None, seed=0
+):
+    """The fields that define a run: a run directory holding other values
+    for them belongs to another run.
+
+    Example:
+
+    ```python
+    run_identity("cifar_resnet20", "cifar10", "last")["recipe"]   # 'he_cifar'
+    ```
+    """
+    recipe_obj = _recipe(model_name, recipe, epochs)
+    return {
+        "model": model_name,
+        "dataset": dataset,
+        "erase": erase,
+        "epochs": recipe_obj.epochs,
+        "batch_size": batch_size or recipe_obj.batch_size,
+        "recipe": recipe_obj.name,
+        "seed": seed,
+    }
+
+
+def existing_run(out, identity):
+    """The `history.json` content of the run in `out`, or None if there is none.
+
+    Raises:
+        ValueError: when `out` holds a run whose identity differs.
+    """
     if out is None:
         return None
     previous = read_history(os.path.join(out, HISTORY_FILE))
     if previous is None:
         return None
     stored = previous.get("config", {})
-    different = [k for k in _IDENTITY if stored.get(k) != config.get(k)]
+    plain = json.loads(json.dumps({k: identity[k] for k in _IDENTITY}))
+    different = [k for k in _IDENTITY if stored.get(k) != plain[k]]
     if different:
         theirs = ", ".join(f"{k}={stored.get(k)!r}" for k in different)
-        ours = ", ".join(f"{k}={config.get(k)!r}" for k in different)
+        ours = ", ".join(f"{k}={plain[k]!r}" for k in different)
         raise ValueError(
             f"The run directory {out!r} holds another run ({theirs}); this one "
             f"has {ours}. Choose another `out`, or delete that directory to "
             "start over."
         )
     return previous
+
+
+def _recipe(model_name, recipe, epochs):
+    recipe_obj = get_recipe(recipe or recipe_for_model(model_name))
+    return recipe_obj if epochs is None else recipe_obj.with_epochs(epochs)
 
 
 def _finished(out, previous, config):
