@@ -30,11 +30,8 @@ result.differences[0]["final_error"].p_value
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import gc
-import io
-import json
 import math
 import os
 import re
@@ -42,18 +39,20 @@ import time
 
 import keras
 
-from keras_eraserelu import experiment_plots
 from keras_eraserelu.data import dataset_spec
+from keras_eraserelu.experiment_report import (
+    DIFFERENCES,
+    METRICS,
+    format_table,
+    result_to_dict,
+    write_results,
+)
 from keras_eraserelu.models.common import erase_arguments
 from keras_eraserelu.models.registry import get_builder, list_models
-from keras_eraserelu.run_record import HISTORY_FILE, atomic_write_text, read_history
-from keras_eraserelu.stats import json_number, summarize, welch_difference
+from keras_eraserelu.run_record import HISTORY_FILE, read_history
+from keras_eraserelu.stats import summarize, welch_difference
 from keras_eraserelu.training import existing_run, run_identity, train
 from keras_eraserelu.validation import did_you_mean
-
-RESULTS_JSON, RESULTS_CSV = "results.json", "results.csv"
-METRICS = ("final_error", "best_error", "epochs_to_target", "grad_norm", "grad_cv")
-DIFFERENCES = ("final_error", "best_error")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,7 +157,7 @@ class ExperimentResult:
 
     def to_dict(self):
         """A JSON-ready dict (undefined numbers are None)."""
-        return _to_dict(self)
+        return result_to_dict(self)
 
 
 def compare(
@@ -270,7 +269,7 @@ def compare(
         "out": out,
     }
     result = _analyse(variants, runs, trained, config, target_accuracy)
-    _write(result, out, plots)
+    write_results(result, out, plots)
     print(result.table())
     print(
         f"\n{len(trained)} runs trained now, {len(plan) - len(trained)} already "
@@ -613,155 +612,6 @@ def _baseline(variant, variants):
     return None if variant is variants[0] else variants[0]
 
 
-def _write(result, out, plots):
-    os.makedirs(out, exist_ok=True)
-    result.files["json"] = os.path.join(out, RESULTS_JSON)
-    result.files["csv"] = os.path.join(out, RESULTS_CSV)
-    if plots:
-        result.files.update(experiment_plots.plot_experiment(result, out))
-    atomic_write_text(result.files["csv"], _csv(result))
-    atomic_write_text(result.files["json"], json.dumps(result.to_dict(), indent=2))
-
-
-def _to_dict(result):
-    differences = {d["variant"]: d for d in result.differences}
-    variants = []
-    for variant in result.variants:
-        summaries = result.summaries[variant.name]
-        own = [r for r in result.runs if r["variant"] == variant.name]
-        entry = {
-            "name": variant.name,
-            "model": variant.model_name,
-            "erase": variant.erase,
-            "depth": variant.depth,
-            **{metric: summaries[metric].to_dict() for metric in METRICS},
-            "target_reached": sum(r["epochs_to_target"] is not None for r in own),
-            "gradients": _mean_gradients(own),
-            "runs": [
-                _json_ready({k: v for k, v in r.items() if k != "history"}) for r in own
-            ],
-        }
-        difference = differences.get(variant.name)
-        if difference is not None:
-            entry["baseline"] = difference["baseline"]
-            for metric in DIFFERENCES:
-                entry[f"{metric}_difference"] = difference[metric].to_dict()
-        variants.append(entry)
-    return {
-        "config": _json_ready(result.config),
-        "variants": variants,
-        "trained": [list(t) for t in result.trained],
-        "files": dict(result.files),
-    }
-
-
-def _mean_gradients(runs):
-    """Per layer: the seed-average of mean norm and step-to-step std."""
-    layers = {}
-    for run in runs:
-        for layer, (norm, std) in run["gradients"].items():
-            layers.setdefault(layer, []).append((norm, std))
-    return {
-        layer: {
-            "norm_mean": sum(p[0] for p in pairs) / len(pairs),
-            "norm_std": sum(p[1] for p in pairs) / len(pairs),
-        }
-        for layer, pairs in layers.items()
-    }
-
-
-def _csv(result):
-    rows = []
-    for entry in _to_dict(result)["variants"]:
-        row = {k: entry[k] for k in ("name", "model", "erase", "depth")}
-        row["seeds"] = entry["final_error"]["n"]
-        for metric in METRICS:
-            for field in ("mean", "std", "ci_low", "ci_high"):
-                row[f"{metric}_{field}"] = entry[metric][field]
-        row["target_reached"] = entry["target_reached"]
-        row["baseline"] = entry.get("baseline")
-        for metric in DIFFERENCES:
-            difference = entry.get(f"{metric}_difference") or {}
-            for field in ("mean", "ci_low", "ci_high", "p_value"):
-                row[f"{metric}_difference_{field}"] = difference.get(field)
-        rows.append({k: "nan" if v is None else v for k, v in row.items()})
-    stream = io.StringIO()
-    writer = csv.DictWriter(stream, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return stream.getvalue()
-
-
-def format_table(result):
-    """The table of an `ExperimentResult`: errors in percent, "n/a" where
-    an interval is undefined (one seed)."""
-    config = result.config
-    level = f"{100 * config['confidence']:g}%"
-    target = f"{100 * config['target_accuracy']:.1f}%"
-    header = [
-        "variant",
-        "seeds",
-        "final error %",
-        "best error %",
-        f"epochs to {target}",
-        "grad norm",
-        "grad CV",
-    ]
-    rows = [header]
-    for variant in result.variants:
-        summary = result.summaries[variant.name]
-        own = [r for r in result.runs if r["variant"] == variant.name]
-        reached = f"({sum(r['epochs_to_target'] is not None for r in own)}/{len(own)})"
-        rows.append(
-            [
-                variant.name,
-                str(len(own)),
-                _interval(summary["final_error"], 100, 2),
-                _interval(summary["best_error"], 100, 2),
-                f"{_interval(summary['epochs_to_target'], 1, 1)} {reached}",
-                _interval(summary["grad_norm"], 1, 3),
-                _interval(summary["grad_cv"], 1, 2),
-            ]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        f"Test error on {config['dataset']} over seeds {config['seeds']}: mean "
-        f"[{level} CI, Student t]; grad norm and CV (step-to-step std / mean) "
-        "averaged over layers.",
-        *("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows),
-    ]
-    if result.differences:
-        lines.append(
-            f"\nVariant minus baseline, percentage points [{level} CI, Welch]; "
-            "p: Welch's t-test of equal means."
-        )
-    for entry in result.differences:
-        parts = [f"{entry['variant']} - {entry['baseline']}:"]
-        for metric in DIFFERENCES:
-            difference = entry[metric]
-            p_value = (
-                "n/a" if math.isnan(difference.p_value) else f"{difference.p_value:.3g}"
-            )
-            parts.append(
-                f"{metric.replace('_', ' ')} {_interval(difference, 100, 2, sign=True)}"
-                f" p={p_value}"
-            )
-        lines.append("  ".join(parts))
-    return "\n".join(lines)
-
-
-def _interval(summary, scale, digits, sign=False):
-    if math.isnan(summary.mean):
-        return "n/a"
-    number = f"{{:{'+' if sign else ''}.{digits}f}}"
-    text = number.format(scale * summary.mean)
-    if math.isnan(summary.ci_low):
-        return f"{text} [n/a]"
-    return f"{text} [{number.format(scale * summary.ci_low)}, " + (
-        f"{number.format(scale * summary.ci_high)}]"
-    )
-
-
 def _seeds(seeds):
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
@@ -795,14 +645,6 @@ def _depth_builder(cifar_resnet, depth):
 
     builder.__name__ = f"cifar_resnet{depth}"
     return builder
-
-
-def _json_ready(value):
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    return json_number(value)
 
 
 def _float(value):
