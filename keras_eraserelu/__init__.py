@@ -7,22 +7,31 @@ import keras_eraserelu as ker
 plan = ker.plan_erasure(model)       # dry run: which ReLUs, and why
 new_model = ker.erase_relu(model)    # the last ReLU of every module made linear
 ```
+
+Training, data, experiments, tuning and callbacks live in their own modules
+(`keras_eraserelu.training`, `.data`, `.experiments`, `.tuning_search`,
+`.callbacks`), so that importing the rewriter needs Keras alone.
 """
 
+from keras_eraserelu.erasable import finalize_erasure, make_erasable
 from keras_eraserelu.graph.modules import Module
 from keras_eraserelu.graph.sites import KNOWN_KINDS, RELU_KINDS, ReluSite, find_relus
+from keras_eraserelu.layers import ErasableReLU
 from keras_eraserelu.plan import ErasePlan, plan_erasure
 from keras_eraserelu.rewrite import erase_relu
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ErasableReLU",
     "ErasePlan",
     "KNOWN_KINDS",
     "Module",
     "RELU_KINDS",
     "ReluSite",
     "erase_relu",
+    "finalize_erasure",
     "find_relus",
+    "make_erasable",
     "plan_erasure",
 ]
