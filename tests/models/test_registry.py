@@ -85,3 +85,36 @@ def test_every_registered_model(name):
 def test_slow_models_are_registered_and_have_a_sibling_in_the_loop():
     assert set(SLOW) <= set(list_models())
     assert set(SLOW.values()) <= set(list_models()) - set(SLOW)
+
+
+def test_registry_errors_name_the_problem(tmp_path):
+    with pytest.raises(
+        ValueError, match="Unknown model name 'cifar_resnet21'.*'cifar_resnet20'"
+    ):
+        create_model("cifar_resnet21")
+    with pytest.raises(
+        FileNotFoundError, match="Weights file not found.*nowhere.weights.h5"
+    ):
+        create_model("cifar_resnet8", weights=str(tmp_path / "nowhere.weights.h5"))
+    with pytest.raises(IndexError, match="where=5 is out of range for module 0"):
+        create_model("cifar_resnet8", erase=5)
+    with pytest.raises(ValueError, match="Unknown erase=2.5"):
+        create_model("cifar_resnet8", erase=2.5)
+    with pytest.raises(ValueError, match="`classes` must be a positive int"):
+        create_model("cifar_vgg_tiny", classes=0)
+
+
+def test_weights_file_round_trip(tmp_path):
+    model = create_model("cifar_resnet8", erase="last")
+    path = tmp_path / "r8.weights.h5"
+    model.save_weights(path)
+    again = create_model("cifar_resnet8", erase="last", weights=str(path))
+    images = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(model(images), again(images))
+
+
+def test_cli_lists_models_with_parameter_counts(capsys):
+    from keras_eraserelu.cli import main
+
+    assert main(["models", "cifar_resnet2*"]) == 0
+    assert "cifar_resnet20        269,722 trainable params" in capsys.readouterr().out
