@@ -51,8 +51,10 @@ def main():
     x = rng.normal(size=(args.images, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, args.images)
     model = create_model(args.model)
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                  loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+    )
     variants = {
         "off": lambda: [],
         "ActivationStats": lambda: [ActivationStats(x[:256])],
@@ -64,12 +66,20 @@ def main():
         for name, make in variants.items():
             # Two epochs; the second one is timed (the first traces the graph).
             timer = EpochTimer()
-            model.fit(x, y, batch_size=args.batch_size, epochs=2, verbose=0,
-                      callbacks=[*make(), timer])
+            model.fit(
+                x,
+                y,
+                batch_size=args.batch_size,
+                epochs=2,
+                verbose=0,
+                callbacks=[*make(), timer],
+            )
             times[name].append(timer.seconds[-1])
     base = statistics.median(times["off"])
-    print(f"{args.model}, {args.images} images/epoch, batch {args.batch_size}, "
-          f"{args.rounds} rounds (median epoch seconds)")
+    print(
+        f"{args.model}, {args.images} images/epoch, batch {args.batch_size}, "
+        f"{args.rounds} rounds (median epoch seconds)"
+    )
     for name, values in times.items():
         median = statistics.median(values)
         print(f"{name:<16} {median:7.2f} s  {median / base:6.3f}x")

@@ -22,7 +22,10 @@ import numpy as np
 from keras_eraserelu.models import create_model
 from keras_eraserelu.recipes import get_recipe
 
-CASES = (("cifar_resnet56", (32, 32, 3), 10, 128), ("resnet50", (224, 224, 3), 1000, 128))
+CASES = (
+    ("cifar_resnet56", (32, 32, 3), 10, 128),
+    ("resnet50", (224, 224, 3), 1000, 128),
+)
 
 
 def throughput(name, shape, classes, batch, policy, jit, steps, rounds):
@@ -30,8 +33,11 @@ def throughput(name, shape, classes, batch, policy, jit, steps, rounds):
     keras.utils.set_random_seed(0)
     model = create_model(name, input_shape=shape, classes=classes, erase="last")
     recipe = get_recipe("he_cifar" if name.startswith("cifar") else "imagenet_step")
-    model.compile(optimizer=recipe.optimizer(1000, batch),
-                  loss="sparse_categorical_crossentropy", jit_compile=jit)
+    model.compile(
+        optimizer=recipe.optimizer(1000, batch),
+        loss="sparse_categorical_crossentropy",
+        jit_compile=jit,
+    )
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch * steps, *shape)).astype("float32")
     y = rng.integers(0, classes, batch * steps)
@@ -58,16 +64,26 @@ def main():
     for name, shape, classes, batch in CASES:
         for policy in args.policies.split(","):
             for jit in jits:
-                rate = throughput(name, shape, classes, batch, policy, jit,
-                                  args.steps, args.rounds)
-                row = {"model": name, "batch": batch, "policy": policy, "xla": jit,
-                       "backend": backend, "images_per_s": round(rate, 1)}
+                rate = throughput(
+                    name, shape, classes, batch, policy, jit, args.steps, args.rounds
+                )
+                row = {
+                    "model": name,
+                    "batch": batch,
+                    "policy": policy,
+                    "xla": jit,
+                    "backend": backend,
+                    "images_per_s": round(rate, 1),
+                }
                 results.append(row)
                 print(json.dumps(row), flush=True)
     if args.out:
         with open(args.out, "w") as stream:
-            json.dump({"device": os.environ.get("DEVICE_NAME", ""), "results": results},
-                      stream, indent=2)
+            json.dump(
+                {"device": os.environ.get("DEVICE_NAME", ""), "results": results},
+                stream,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":
