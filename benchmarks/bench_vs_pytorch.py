@@ -1,0 +1,552 @@
+"""Training images/s: cifar_resnet56 through the package's path vs PyTorch.
+
+The Keras side goes through the pieces that `keras_eraserelu.training.train`
+assembles, in the same order and with the same arguments: the strategy
+(`make_strategy("auto")`), the dtype policy (`apply_precision`), XLA
+(`resolve_jit_compile`), the model from the registry, the recipe's
+`CoupledSGD` (`he_cifar` for cifar_resnet56: momentum 0.9, coupled L2 1e-4),
+`compile` as `train` does it, and `model.fit` on the package's input
+pipeline. `train()` itself takes a data set *name* (tensorflow-datasets or
+digits), and CIFAR-10 cannot be downloaded here, so the synthetic arrays go
+through `keras_eraserelu.data.numpy_dataset`, the same pipeline tail as
+`load_dataset`'s (shuffle, pad-4 random crop and flip in a parallel batched
+map, prefetch).
+
+The PyTorch side is the same network written plainly: CIFAR ResNet-56 (He et
+al. 2016, arXiv 1512.03385: 3 stages of 9 basic blocks, 16/32/64 filters,
+option-A zero-padding shortcuts), BN momentum 0.9 (Keras' convention;
+PyTorch's 0.1) and epsilon 1e-5, He-normal convs, `torch.optim.SGD` with
+momentum 0.9 and weight decay 1e-4, channels_last, the same pad-4 crop and
+flip done on each batch with tensor ops, bfloat16 through
+`torch.autocast("cpu", dtype=torch.bfloat16)`.
+
+Both train on the same synthetic CIFAR-shaped data (normalized random images,
+random labels). Only steady-state steps are timed: tracing, compilation and
+warm-up steps come first, untimed. The frameworks alternate over rounds (in
+swapped order every other round) so that machine noise hits both; the script
+prints each round, the median images/s and the ratio Keras / PyTorch per
+precision, with the spread of the rounds.
+
+PyTorch is installed only for this benchmark (CPU build):
+`pip install torch==2.13.0`.
+
+Usage:
+
+```
+python benchmarks/bench_vs_pytorch.py                    # both precisions
+python benchmarks/bench_vs_pytorch.py --precision float32 --steps 10 --rounds 3
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_eraserelu.data import numpy_dataset  # noqa: E402
+from keras_eraserelu.distribute import make_strategy  # noqa: E402
+from keras_eraserelu.models import create_model  # noqa: E402
+from keras_eraserelu.precision import apply_precision, resolve_jit_compile  # noqa: E402
+from keras_eraserelu.recipes import get_recipe, recipe_for_model  # noqa: E402
+
+MODEL = "cifar_resnet56"
+IMAGE_SHAPE = (32, 32, 3)
+CLASSES = 10
+PADDING = 4  # the CIFAR recipe's random shift
+# --precision word -> (Keras policy, torch autocast dtype name or None)
+PRECISIONS = {"float32": ("float32", None), "bfloat16": ("mixed_bfloat16", "bfloat16")}
+TORCH_INSTALL = "pip install torch==2.13.0"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps a round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--precision",
+        default="float32,bfloat16",
+        help=f"comma-separated, from {list(PRECISIONS)}",
+    )
+    parser.add_argument(
+        "--examples", type=int, default=2048, help="synthetic training images"
+    )
+    parser.add_argument(
+        "--jit-compile",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="Keras' XLA setting, through resolve_jit_compile",
+    )
+    parser.add_argument(
+        "--steps-per-execution", type=int, default=1, help="Keras compile argument"
+    )
+    parser.add_argument(
+        "--fused-batch-norm",
+        action="store_true",
+        help="swap the model's BatchNormalization layers for the prototype "
+        "FusedBatchNormalization of this file (the proposed package change)",
+    )
+    parser.add_argument(
+        "--torch-wait-policy",
+        choices=("default", "passive"),
+        default="default",
+        help="OMP_WAIT_POLICY for PyTorch's OpenMP threads; 'passive' keeps "
+        "them from spinning, which helps PyTorch when the cores are shared",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print the TensorFlow op types that take the Keras step's time",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    for flag in ("steps", "rounds", "warmup", "batch_size", "examples"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1")
+    args.precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+    unknown = [p for p in args.precisions if p not in PRECISIONS]
+    if unknown or not args.precisions:
+        parser.error(
+            f"--precision must name some of {list(PRECISIONS)}. Received: "
+            f"{args.precision!r}."
+        )
+    if args.steps_per_execution < 1:
+        parser.error("--steps-per-execution must be at least 1")
+    if args.steps % args.steps_per_execution or args.steps < 2 * (
+        args.steps_per_execution
+    ):
+        parser.error(
+            "--steps must be a multiple of --steps-per-execution, at least two "
+            "executions (the first of each round is not timed)"
+        )
+    if args.examples < args.batch_size:
+        parser.error("--examples must be at least --batch-size")
+    return args
+
+
+def import_torch(wait_policy="default"):
+    """The torch module, or exit with the command that installs it."""
+    if wait_policy != "default":  # read once, when torch loads OpenMP
+        os.environ["OMP_WAIT_POLICY"] = wait_policy.upper()
+    try:
+        import torch
+    except ImportError:
+        sys.exit(
+            "This benchmark compares against PyTorch, which the package does "
+            f"not depend on. Install the CPU build first:\n    {TORCH_INSTALL}"
+        )
+    return torch
+
+
+def synthetic_data(args):
+    """Normalized CIFAR-shaped images (N, 32, 32, 3) and labels, as NumPy."""
+    rng = np.random.default_rng(args.seed)
+    images = rng.standard_normal((args.examples, *IMAGE_SHAPE), dtype="float32")
+    labels = rng.integers(0, CLASSES, args.examples).astype("int64")
+    return images, labels
+
+
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` on TensorFlow's fused kernel.
+
+    The prototype of the change this benchmark proposes for the package's
+    builders (`--fused-batch-norm`). Keras 3 computes batch norm from
+    separate ops (moments, then an elementwise normalization, each with its
+    own gradient; under mixed_bfloat16 with casts to float32 and back);
+    Keras 2 and PyTorch run one fused kernel forward and one backward, which
+    oneDNN also fuses with the following ReLU. Same arguments, weights and
+    config as the Keras layer, and the same numbers: the moving variance is
+    updated with the biased batch variance, as Keras does (the fused op
+    returns the unbiased one). Anything the fused op cannot do (other
+    backends, masks, renorm, synchronized BN, no scale or center, axis not
+    last, not 4D) goes to the Keras implementation.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fusable(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        scale = tf.cast(self.gamma, "float32")
+        offset = tf.cast(self.beta, "float32")
+        if not (training and self.trainable):
+            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                inputs,
+                scale,
+                offset,
+                mean=tf.convert_to_tensor(self.moving_mean),
+                variance=tf.convert_to_tensor(self.moving_variance),
+                epsilon=self.epsilon,
+                is_training=False,
+            )
+            return outputs
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, scale, offset, epsilon=self.epsilon, is_training=True
+        )
+        count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), "float32")
+        variance = variance * (count - 1.0) / count  # unbiased -> biased
+        momentum = self.momentum
+        self.moving_mean.assign(self.moving_mean * momentum + mean * (1 - momentum))
+        self.moving_variance.assign(
+            self.moving_variance * momentum + variance * (1 - momentum)
+        )
+        return outputs
+
+    def _fusable(self, inputs, mask):
+        return (
+            keras.backend.backend() == "tensorflow"
+            and mask is None
+            and len(inputs.shape) == 4
+            and self.axis in (-1, 3)
+            and self.scale
+            and self.center
+            and not self.renorm
+            and not self.synchronized
+            and inputs.dtype in (tf.float32, tf.bfloat16, tf.float16)
+        )
+
+
+def with_fused_batch_norm(model):
+    """`model` rebuilt with `FusedBatchNormalization` for every batch norm."""
+
+    def clone(layer):
+        if type(layer) is keras.layers.BatchNormalization:
+            return FusedBatchNormalization.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    return keras.models.clone_model(model, clone_function=clone)
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Times the batches of one `fit` call after its first execution."""
+
+    def on_train_begin(self, logs=None):
+        self.marks = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.marks.append((batch, time.perf_counter()))
+
+    def images_per_second(self, batch_size):
+        (first, start), (last, end) = self.marks[0], self.marks[-1]
+        return batch_size * (last - first) / (end - start)
+
+
+class KerasRunner:
+    """cifar_resnet56 compiled and fed as `keras_eraserelu.training.train` does."""
+
+    def __init__(self, args, precision, images, labels):
+        self.batch_size = args.batch_size
+        strategy = make_strategy("auto")
+        keras.utils.set_random_seed(args.seed)
+        policy = apply_precision(PRECISIONS[precision][0], strategy)
+        jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+        jit = resolve_jit_compile(jit, strategy)
+        recipe = get_recipe(recipe_for_model(MODEL))
+        steps_per_epoch = len(images) // args.batch_size
+        self.data = numpy_dataset(
+            images,
+            labels,
+            args.batch_size,
+            shuffle=True,
+            seed=args.seed,
+            augment="crop_flip",
+            padding=PADDING,
+        ).repeat()
+        with strategy.scope():
+            self.model = create_model(MODEL, input_shape=IMAGE_SHAPE, classes=CLASSES)
+            if args.fused_batch_norm:
+                self.model = with_fused_batch_norm(self.model)
+            self.model.compile(
+                optimizer=recipe.optimizer(steps_per_epoch, args.batch_size),
+                loss=keras.losses.SparseCategoricalCrossentropy(),
+                metrics=["accuracy"],
+                jit_compile=jit,
+                steps_per_execution=args.steps_per_execution,
+            )
+        keras.config.set_dtype_policy("float32")
+        self.description = (
+            f"policy {policy}, jit_compile={jit}, "
+            f"steps_per_execution={args.steps_per_execution}, "
+            f"{'fused' if args.fused_batch_norm else 'Keras'} batch norm, "
+            f"{type(strategy).__name__}"
+        )
+
+    def parameters(self):
+        return sum(int(np.prod(v.shape)) for v in self.model.trainable_weights)
+
+    def run(self, steps):
+        """images/s over `steps` training steps (after the first execution)."""
+        timer = StepTimer()
+        history = self.model.fit(
+            self.data,
+            epochs=1,
+            steps_per_epoch=steps,
+            callbacks=[timer],
+            verbose=0,
+        )
+        loss = history.history["loss"][-1]
+        if not np.isfinite(loss):
+            raise RuntimeError(f"Keras: non-finite loss {loss!r}.")
+        return timer.images_per_second(self.batch_size)
+
+
+def torch_resnet56(torch):
+    """CIFAR ResNet-56 with option-A shortcuts, written plainly in PyTorch."""
+    nn = torch.nn
+    functional = torch.nn.functional
+
+    def batch_norm(channels):
+        # Keras momentum 0.9 keeps 0.9 of the old statistics; PyTorch's
+        # momentum is the weight of the new batch.
+        return nn.BatchNorm2d(channels, eps=1e-5, momentum=0.1)
+
+    class BasicBlock(nn.Module):
+        def __init__(self, inputs, filters, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inputs, filters, 3, stride, 1, bias=False)
+            self.bn1 = batch_norm(filters)
+            self.conv2 = nn.Conv2d(filters, filters, 3, 1, 1, bias=False)
+            self.bn2 = batch_norm(filters)
+            self.stride = stride
+            self.extra = filters - inputs
+
+        def forward(self, x):
+            y = functional.relu(self.bn1(self.conv1(x)))
+            y = self.bn2(self.conv2(y))
+            if self.stride > 1 or self.extra:  # option A: subsample, zero-pad
+                x = functional.pad(
+                    x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, 0, self.extra)
+                )
+            return functional.relu(y + x)
+
+    class ResNet56(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+            self.stem_bn = batch_norm(16)
+            blocks, inputs = [], 16
+            for filters, stride in zip((16, 32, 64), (1, 2, 2)):
+                for index in range(9):
+                    blocks.append(
+                        BasicBlock(inputs, filters, stride if index == 0 else 1)
+                    )
+                    inputs = filters
+            self.blocks = nn.Sequential(*blocks)
+            self.fc = nn.Linear(64, CLASSES)
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+
+        def forward(self, x):
+            x = functional.relu(self.stem_bn(self.stem(x)))
+            x = self.blocks(x)
+            return self.fc(torch.flatten(functional.adaptive_avg_pool2d(x, 1), 1))
+
+    return ResNet56()
+
+
+class TorchRunner:
+    """The same network and data in a plain PyTorch training loop."""
+
+    def __init__(self, torch, args, precision, images, labels):
+        self.torch = torch
+        self.batch_size = args.batch_size
+        torch.manual_seed(args.seed)
+        self.generator = torch.Generator().manual_seed(args.seed)
+        memory = torch.channels_last
+        self.model = torch_resnet56(torch).to(memory_format=memory).train()
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4
+        )
+        self.loss = torch.nn.CrossEntropyLoss()
+        self.autocast = PRECISIONS[precision][1]
+        # NHWC arrays -> NCHW tensors stored channels-last (the same bytes).
+        self.images = torch.from_numpy(images).permute(0, 3, 1, 2)
+        self.labels = torch.from_numpy(labels)
+        self.order = torch.randperm(len(labels), generator=self.generator)
+        self.position = 0
+        self.description = (
+            f"autocast {self.autocast or 'off'}, channels_last, "
+            f"{torch.get_num_threads()} threads"
+        )
+
+    def parameters(self):
+        return sum(p.numel() for p in self.model.parameters())
+
+    def next_batch(self):
+        """A shuffled batch, randomly shifted (pad 4) and flipped."""
+        torch = self.torch
+        if self.position + self.batch_size > len(self.order):
+            self.order = torch.randperm(len(self.labels), generator=self.generator)
+            self.position = 0
+        index = self.order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        images = torch.nn.functional.pad(self.images[index], (PADDING,) * 4)
+        batch, size = len(index), IMAGE_SHAPE[0]
+        offsets = torch.randint(
+            0, 2 * PADDING + 1, (batch, 2), generator=self.generator
+        )
+        span = torch.arange(size)
+        flip = torch.rand(batch, 1, generator=self.generator) < 0.5
+        rows = offsets[:, :1] + span
+        columns = offsets[:, 1:] + torch.where(flip, span.flip(0), span)
+        images = images[
+            torch.arange(batch)[:, None, None], :, rows[:, :, None], columns[:, None, :]
+        ]  # (B, H, W, C): the advanced indices come first
+        images = images.permute(0, 3, 1, 2).contiguous(
+            memory_format=torch.channels_last
+        )
+        return images, self.labels[index]
+
+    def step(self):
+        torch = self.torch
+        images, labels = self.next_batch()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(
+            "cpu",
+            dtype=getattr(torch, self.autocast or "bfloat16"),
+            enabled=self.autocast is not None,
+        ):
+            loss = self.loss(self.model(images), labels)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def run(self, steps):
+        start = time.perf_counter()
+        for _ in range(steps):
+            loss = self.step()
+        elapsed = time.perf_counter() - start
+        if not bool(self.torch.isfinite(loss)):
+            raise RuntimeError(f"PyTorch: non-finite loss {float(loss)!r}.")
+        return self.batch_size * steps / elapsed
+
+
+def compare(args, precision, images, labels, torch):
+    """Rounds of alternating Keras and PyTorch; returns the two ratios.
+
+    Returns:
+        (median ratio, best-round ratio): Keras / PyTorch images/s, from the
+        medians of the rounds and from each framework's fastest round. Other
+        work on shared cores only slows a round down, so the fastest rounds
+        are the closest to a quiet machine.
+    """
+    runners = {
+        "keras": KerasRunner(args, precision, images, labels),
+        "torch": TorchRunner(torch, args, precision, images, labels),
+    }
+    print(f"\n== {precision} ==")
+    for name, runner in runners.items():
+        start = time.perf_counter()
+        # Keras' first execution traces the step function.
+        runner.run(args.warmup + (args.steps_per_execution if name == "keras" else 0))
+        print(
+            f"  {name}: {runner.parameters():,} parameters, {runner.description}; "
+            f"warm-up {time.perf_counter() - start:.1f} s"
+        )
+    rates = {name: [] for name in runners}
+    order = list(runners)
+    for index in range(args.rounds):
+        for name in order if index % 2 == 0 else order[::-1]:
+            rates[name].append(runners[name].run(args.steps))
+        print(
+            f"  round {index + 1}: "
+            + ", ".join(f"{name} {rates[name][-1]:6.1f} img/s" for name in order)
+            + f" (load {os.getloadavg()[0]:.1f})"
+        )
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    for name, values in rates.items():
+        spread = (max(values) - min(values)) / medians[name]
+        print(
+            f"  {name:6s} median {medians[name]:7.1f} img/s "
+            f"(min {min(values):.1f}, max {max(values):.1f}, spread {spread:.0%})"
+        )
+    ratio = medians["keras"] / medians["torch"]
+    best = max(rates["keras"]) / max(rates["torch"])
+    print(
+        f"  keras / torch at {precision}: {ratio:.2f}x of medians, {best:.2f}x "
+        "of the fastest rounds (goal >= 1.0x)"
+    )
+    if args.profile:
+        profile_keras(runners["keras"], args.steps)
+    return ratio, best
+
+
+def profile_keras(runner, steps, top=12):
+    """Prints the TensorFlow op types that take the most time in `steps` steps.
+
+    Shares are of the summed op time; with inter-op parallelism ops overlap,
+    so the sum exceeds the wall time.
+    """
+    import tempfile
+
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as logdir:
+        tf.profiler.experimental.start(logdir)
+        start = time.perf_counter()
+        runner.run(steps)
+        wall = time.perf_counter() - start
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        for root, _, files in os.walk(logdir):
+            for name in files:
+                if name.endswith(".xplane.pb"):
+                    with open(os.path.join(root, name), "rb") as file:
+                        space.MergeFromString(file.read())
+    seconds, counts = {}, {}
+    for plane in space.planes:
+        for line in plane.lines:
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" not in name:  # executor and tf.data events, not ops
+                    continue
+                op = name.rsplit(":", 1)[1]
+                seconds[op] = seconds.get(op, 0.0) + event.duration_ps * 1e-12
+                counts[op] = counts.get(op, 0) + 1
+    total = sum(seconds.values())
+    print(
+        f"  profile of {steps} Keras steps: {wall:.2f} s wall, {total:.2f} s of op time"
+    )
+    for op in sorted(seconds, key=seconds.get, reverse=True)[:top]:
+        print(
+            f"    {op:34s} {seconds[op] / steps * 1000:8.1f} ms/step "
+            f"{seconds[op] / total:6.1%}  ({counts[op] // steps} per step)"
+        )
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch = import_torch(args.torch_wait_policy)
+    images, labels = synthetic_data(args)
+    print(
+        f"keras {keras.__version__}, tensorflow {tf.__version__}, torch "
+        f"{torch.__version__}; {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}"
+    )
+    print(
+        f"{MODEL}, batch {args.batch_size}, {args.steps} timed steps x "
+        f"{args.rounds} rounds per framework, {args.warmup} warm-up steps"
+    )
+    ratios = {p: compare(args, p, images, labels, torch) for p in args.precisions}
+    print(
+        "\nkeras / torch: "
+        + ", ".join(
+            f"{p} {median:.2f}x (fastest rounds {best:.2f}x)"
+            for p, (median, best) in ratios.items()
+        )
+    )
+    return ratios
+
+
+if __name__ == "__main__":
+    main()
