@@ -70,7 +70,7 @@ TORCH_INSTALL = "pip install torch==2.13.0"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=20, help="timed steps a round")
+    parser.add_argument("--steps", type=int, default=10, help="steps a round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -121,11 +121,10 @@ def parse_args(argv=None):
             f"--precision must name some of {list(PRECISIONS)}. Received: "
             f"{args.precision!r}."
         )
-    if args.steps_per_execution < 1:
+    per_execution = args.steps_per_execution
+    if per_execution < 1:
         parser.error("--steps-per-execution must be at least 1")
-    if args.steps % args.steps_per_execution or args.steps < 2 * (
-        args.steps_per_execution
-    ):
+    if args.steps % per_execution or args.steps < 2 * per_execution:
         parser.error(
             "--steps must be a multiple of --steps-per-execution, at least two "
             "executions (the first of each round is not timed)"
@@ -252,15 +251,20 @@ class KerasRunner:
         jit = resolve_jit_compile(jit, strategy)
         recipe = get_recipe(recipe_for_model(MODEL))
         steps_per_epoch = len(images) // args.batch_size
-        self.data = numpy_dataset(
-            images,
-            labels,
-            args.batch_size,
-            shuffle=True,
-            seed=args.seed,
-            augment="crop_flip",
-            padding=PADDING,
-        ).repeat()
+
+        def dataset_fn(input_context):  # as `distributed_dataset` builds it
+            return numpy_dataset(
+                images,
+                labels,
+                args.batch_size,
+                shuffle=True,
+                seed=args.seed,
+                augment="crop_flip",
+                input_context=input_context,
+                padding=PADDING,
+            ).repeat()
+
+        self.data = strategy.distribute_datasets_from_function(dataset_fn)
         with strategy.scope():
             self.model = create_model(MODEL, input_shape=IMAGE_SHAPE, classes=CLASSES)
             if args.fused_batch_norm:
@@ -290,6 +294,7 @@ class KerasRunner:
             self.data,
             epochs=1,
             steps_per_epoch=steps,
+            shuffle=False,  # the pipeline shuffles
             callbacks=[timer],
             verbose=0,
         )
@@ -508,9 +513,11 @@ def profile_keras(runner, steps, top=12):
         for line in plane.lines:
             for event in line.events:
                 name = plane.event_metadata[event.metadata_id].name
-                if ":" not in name:  # executor and tf.data events, not ops
+                op = name.rsplit(":", 1)[-1].strip()
+                # Ops are "name:Type"; skip the executor's "Class::Method"
+                # events, the step function and tf.data's events.
+                if ":" not in name or "::" in name or op.startswith("__"):
                     continue
-                op = name.rsplit(":", 1)[1]
                 seconds[op] = seconds.get(op, 0.0) + event.duration_ps * 1e-12
                 counts[op] = counts.get(op, 0) + 1
     total = sum(seconds.values())
