@@ -30,11 +30,38 @@ precision, with the spread of the rounds.
 PyTorch is installed only for this benchmark (CPU build):
 `pip install torch==2.13.0`.
 
+Measured on the project's 2-core AMD EPYC (AVX512_BF16) machine, default
+flags, load average about 2 (medians of 5 rounds, images/s):
+
+| | Keras, package as is | Keras, `--fused-batch-norm` | PyTorch |
+|---|---|---|---|
+| float32 | 168 (0.79x) | 228 (1.06x) | 212-215 |
+| bfloat16 | 214 (0.62x) | 305 (0.90x; fastest rounds 0.99x) | 337-348 |
+
+What costs on the Keras side (`--profile`, timing variants in one process):
+Keras 3's batch norm, built from separate ops (moments, an elementwise
+normalization, their gradients, float32 casts under mixed_bfloat16), made
+steps 1.25-1.45x slower in float32 and 1.4-2.3x slower in bfloat16 than
+TensorFlow's fused kernel (`FusedBatchNormalization` below, the change
+proposed for the builders). With it, oneDNN convolutions take about three
+quarters of the op time (PyTorch runs oneDNN convolutions too). XLA
+(`--jit-compile true`) made a step 3x slower; `--steps-per-execution 4`,
+feeding one in-memory batch instead of the pipeline, and one inter-op thread
+changed nothing beyond the noise; one intra-op thread was slower.
+
+On shared cores: when other work takes a core, PyTorch's OpenMP threads
+slow down 2-10x while TensorFlow's thread pool loses far less, so medians of
+a busy machine flatter Keras. The script also prints the ratio of each
+framework's fastest round, and `--torch-wait-policy passive` keeps PyTorch's
+threads from spinning (about 2x slower instead of up to 10x under load,
+about 10% slower on a quiet machine).
+
 Usage:
 
 ```
 python benchmarks/bench_vs_pytorch.py                    # both precisions
-python benchmarks/bench_vs_pytorch.py --precision float32 --steps 10 --rounds 3
+python benchmarks/bench_vs_pytorch.py --fused-batch-norm --profile
+python benchmarks/bench_vs_pytorch.py --precision float32 --steps 6 --rounds 3
 ```
 """
 
