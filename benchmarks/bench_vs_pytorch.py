@@ -119,12 +119,6 @@ def parse_args(argv=None):
         "--steps-per-execution", type=int, default=1, help="Keras compile argument"
     )
     parser.add_argument(
-        "--fused-batch-norm",
-        action="store_true",
-        help="swap the model's BatchNormalization layers for the prototype "
-        "FusedBatchNormalization of this file (the proposed package change)",
-    )
-    parser.add_argument(
         "--torch-wait-policy",
         choices=("default", "passive"),
         default="default",
@@ -183,73 +177,14 @@ def synthetic_data(args):
     return images, labels
 
 
-class FusedBatchNormalization(keras.layers.BatchNormalization):
-    """`keras.layers.BatchNormalization` on TensorFlow's fused kernel.
-
-    The prototype of the change this benchmark proposes for the package's
-    builders (`--fused-batch-norm`). Keras 3 computes batch norm from
-    separate ops (moments, then an elementwise normalization, each with its
-    own gradient; under mixed_bfloat16 with casts to float32 and back);
-    Keras 2 and PyTorch run one fused kernel forward and one backward, which
-    oneDNN also fuses with the following ReLU. Same arguments, weights and
-    config as the Keras layer, and the same numbers: the moving variance is
-    updated with the biased batch variance, as Keras does (the fused op
-    returns the unbiased one). Anything the fused op cannot do (other
-    backends, masks, renorm, synchronized BN, no scale or center, axis not
-    last, not 4D) goes to the Keras implementation.
-    """
-
-    def call(self, inputs, training=None, mask=None):
-        if not self._fusable(inputs, mask):
-            return super().call(inputs, training=training, mask=mask)
-        scale = tf.cast(self.gamma, "float32")
-        offset = tf.cast(self.beta, "float32")
-        if not (training and self.trainable):
-            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                inputs,
-                scale,
-                offset,
-                mean=tf.convert_to_tensor(self.moving_mean),
-                variance=tf.convert_to_tensor(self.moving_variance),
-                epsilon=self.epsilon,
-                is_training=False,
-            )
-            return outputs
-        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            inputs, scale, offset, epsilon=self.epsilon, is_training=True
-        )
-        count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), "float32")
-        variance = variance * (count - 1.0) / count  # unbiased -> biased
-        momentum = self.momentum
-        self.moving_mean.assign(self.moving_mean * momentum + mean * (1 - momentum))
-        self.moving_variance.assign(
-            self.moving_variance * momentum + variance * (1 - momentum)
-        )
-        return outputs
-
-    def _fusable(self, inputs, mask):
-        return (
-            keras.backend.backend() == "tensorflow"
-            and mask is None
-            and len(inputs.shape) == 4
-            and self.axis in (-1, 3)
-            and self.scale
-            and self.center
-            and not self.renorm
-            and not self.synchronized
-            and inputs.dtype in (tf.float32, tf.bfloat16, tf.float16)
-        )
-
-
-def with_fused_batch_norm(model):
-    """`model` rebuilt with `FusedBatchNormalization` for every batch norm."""
-
-    def clone(layer):
-        if type(layer) is keras.layers.BatchNormalization:
-            return FusedBatchNormalization.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
-
-    return keras.models.clone_model(model, clone_function=clone)
+def batch_norm_kind(model):
+    """The batch norm layer classes of `model`, for the report."""
+    kinds = {
+        type(layer).__name__
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
+    return "/".join(sorted(kinds))
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -294,8 +229,6 @@ class KerasRunner:
         self.data = strategy.distribute_datasets_from_function(dataset_fn)
         with strategy.scope():
             self.model = create_model(MODEL, input_shape=IMAGE_SHAPE, classes=CLASSES)
-            if args.fused_batch_norm:
-                self.model = with_fused_batch_norm(self.model)
             self.model.compile(
                 optimizer=recipe.optimizer(steps_per_epoch, args.batch_size),
                 loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -307,7 +240,7 @@ class KerasRunner:
         self.description = (
             f"policy {policy}, jit_compile={jit}, "
             f"steps_per_execution={args.steps_per_execution}, "
-            f"{'fused' if args.fused_batch_norm else 'Keras'} batch norm, "
+            f"{batch_norm_kind(self.model)} batch norm, "
             f"{type(strategy).__name__}"
         )
 

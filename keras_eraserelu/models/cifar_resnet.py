@@ -46,6 +46,7 @@ import sys
 
 import keras
 
+from keras_eraserelu.models.batch_norm import FusedBatchNormalization
 from keras_eraserelu.models.common import (
     check_builder_args,
     classifier_head,
@@ -83,7 +84,7 @@ def conv(x, filters, kernel_size, strides, name):
 
 def batch_norm(x, name):
     """BatchNormalization with the reference implementations' settings."""
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)(x)
+    return FusedBatchNormalization(momentum=0.9, epsilon=1e-5, name=name)(x)
 
 
 def relu(x, name):

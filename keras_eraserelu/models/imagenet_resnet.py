@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_eraserelu.models.batch_norm import FusedBatchNormalization
 from keras_eraserelu.models.common import (
     check_builder_args,
     classifier_head,
@@ -75,7 +76,7 @@ def conv_bn(
         kernel_initializer="he_normal",
         name=name,
     )(x)
-    return keras.layers.BatchNormalization(
+    return FusedBatchNormalization(
         momentum=BN_MOMENTUM,
         epsilon=BN_EPSILON,
         gamma_initializer="zeros" if zero_gamma else "ones",

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_eraserelu.models.batch_norm import FusedBatchNormalization
+
 POOL_CHOICES = ("avg", "max")
 
 
@@ -61,9 +63,7 @@ def apply_conv_bn_relu(
         use_bias=False,
         name=f"{name}_conv{suffix}",
     )(x)
-    x = keras.layers.BatchNormalization(
-        axis=-1, scale=scale, name=f"{name}_bn{suffix}"
-    )(x)
+    x = FusedBatchNormalization(axis=-1, scale=scale, name=f"{name}_bn{suffix}")(x)
     return keras.layers.ReLU(name=f"{name}_relu{suffix}")(x)
 
 

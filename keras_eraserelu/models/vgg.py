@@ -39,6 +39,7 @@ import numbers
 
 import keras
 
+from keras_eraserelu.models.batch_norm import FusedBatchNormalization
 from keras_eraserelu.models.common import (
     check_builder_args,
     classifier,
@@ -84,7 +85,7 @@ def apply_vgg_stage(x, filters, batch_norm, *, name):
             name=prefix,
         )(x)
         if batch_norm:
-            x = keras.layers.BatchNormalization(
+            x = FusedBatchNormalization(
                 momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{prefix}_bn"
             )(x)
         x = keras.layers.ReLU(name=f"{prefix}_relu")(x)
