@@ -69,13 +69,11 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             inputs, scale, offset, epsilon=self.epsilon, is_training=True
         )
         # The kernel returns the unbiased variance; Keras keeps the biased one.
-        count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), "float32")
-        variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
-        keep = self.momentum
-        self.moving_mean.assign(self.moving_mean * keep + mean * (1.0 - keep))
-        self.moving_variance.assign(
-            self.moving_variance * keep + variance * (1.0 - keep)
-        )
+        count = tf.cast(tf.size(inputs, out_type=tf.int64) // channels, "float32")
+        variance = variance * ((count - 1.0) / tf.maximum(count, 1.0))
+        rate = 1.0 - self.momentum  # moving <- momentum * moving + rate * batch
+        self.moving_mean.assign_sub((self.moving_mean - mean) * rate)
+        self.moving_variance.assign_sub((self.moving_variance - variance) * rate)
         return tf.cast(outputs, self.compute_dtype)
 
     def _fusable(self, inputs, mask):
