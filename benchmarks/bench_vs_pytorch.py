@@ -31,23 +31,28 @@ PyTorch is installed only for this benchmark (CPU build):
 `pip install torch==2.13.0`.
 
 Measured on the project's 2-core AMD EPYC (AVX512_BF16) machine, default
-flags, load average about 2 (medians of 5 rounds, images/s):
+flags, medians of rounds of 10 steps, images/s (Keras / PyTorch):
 
-| | Keras, package as is | Keras, `--fused-batch-norm` | PyTorch |
+| | Keras 3 batch norm (before) | the package now | PyTorch |
 |---|---|---|---|
-| float32 | 168 (0.79x) | 228 (1.06x) | 212-215 |
-| bfloat16 | 214 (0.62x) | 305 (0.90x; fastest rounds 0.99x) | 337-348 |
+| float32 | 168 (0.79x) | 209-223 (1.00-1.01x) | 210-220 |
+| bfloat16 | 214 (0.62x) | 324-341 (0.97-0.98x) | 335-348 |
 
-What costs on the Keras side (`--profile`, timing variants in one process):
+What cost on the Keras side (`--profile`, timing variants in one process):
 Keras 3's batch norm, built from separate ops (moments, an elementwise
 normalization, their gradients, float32 casts under mixed_bfloat16), made
 steps 1.25-1.45x slower in float32 and 1.4-2.3x slower in bfloat16 than
-TensorFlow's fused kernel (`FusedBatchNormalization` below, the change
-proposed for the builders). With it, oneDNN convolutions take about three
-quarters of the op time (PyTorch runs oneDNN convolutions too). XLA
-(`--jit-compile true`) made a step 3x slower; `--steps-per-execution 4`,
-feeding one in-memory batch instead of the pipeline, and one inter-op thread
-changed nothing beyond the noise; one intra-op thread was slower.
+TensorFlow's fused kernel; the builders now use
+`keras_eraserelu.models.batch_norm.FusedBatchNormalization`, which calls it.
+What limits the ratio now is not in the package: oneDNN convolutions and
+their gradients take 77-83% of the op time (PyTorch runs oneDNN
+convolutions too), then TensorFlow's batch-norm gradient and its Eigen
+`ReluGrad` (4.5% in bfloat16, 55 per step); everything the package adds
+(shortcuts, optimizer, moving averages, input pipeline) is under 2% each.
+XLA (`--jit-compile true`) made a step 3x slower; `--steps-per-execution 5`
+(0.99x) and four inter-op threads (0.97x) changed nothing beyond the noise;
+one inter-op thread was slower (0.84x at bfloat16), and so was one intra-op
+thread.
 
 On shared cores: when other work takes a core, PyTorch's OpenMP threads
 slow down 2-10x while TensorFlow's thread pool loses far less, so medians of
@@ -60,7 +65,7 @@ Usage:
 
 ```
 python benchmarks/bench_vs_pytorch.py                    # both precisions
-python benchmarks/bench_vs_pytorch.py --fused-batch-norm --profile
+python benchmarks/bench_vs_pytorch.py --profile
 python benchmarks/bench_vs_pytorch.py --precision float32 --steps 6 --rounds 3
 ```
 """
