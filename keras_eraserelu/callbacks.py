@@ -228,7 +228,10 @@ class GradientStats(keras.callbacks.Callback):
         model, optimizer = self.model, self.model.optimizer
         variables = model.trainable_variables
         self._layers = sorted({_layer_of(v) for v in variables}, key=_order(variables))
-        segment = tf.constant([self._layers.index(_layer_of(v)) for v in variables])
+        self._segment = tf.constant(
+            [self._layers.index(_layer_of(v)) for v in variables]
+        )
+        self._replicas = float(model.distribute_strategy.num_replicas_in_sync)
         count = len(self._layers)
         with model.distribute_strategy.scope():
             self._sum = keras.Variable(
@@ -253,33 +256,38 @@ class GradientStats(keras.callbacks.Callback):
                 name="grad_norm_count",
             )
         original = optimizer.apply_gradients
-        replicas = float(model.distribute_strategy.num_replicas_in_sync)
-        every = self.every
-        stats = self
+        record = self._record
 
         def apply_gradients(grads_and_vars, *args, **kwargs):
             grads_and_vars = list(grads_and_vars)
-            grads = [g for g, _ in grads_and_vars]
-            scale = getattr(optimizer, "dynamic_scale", None)
-            squares = tf.stack(
-                [tf.reduce_sum(tf.square(tf.cast(g, "float32"))) for g in grads]
-            )
-            norms = (
-                tf.sqrt(tf.math.unsorted_segment_sum(squares, segment, count))
-                * replicas
-            )
-            if scale is not None:
-                norms = norms / tf.cast(scale, "float32")
-            record = tf.equal(tf.math.floormod(optimizer.iterations, every), 0)
-            weight = tf.cast(record, "float32")
-            stats._sum.assign_add(norms * weight)
-            stats._sumsq.assign_add(tf.square(norms) * weight)
-            stats._count.assign_add(weight)
+            record([g for g, _ in grads_and_vars])
             return original(grads_and_vars, *args, **kwargs)
 
         optimizer.apply_gradients = apply_gradients
         self._patched = optimizer
         model.make_train_function(force=True)
+
+    def _record(self, gradients):
+        """Adds this step's per-layer norms to the sums, every `every` steps.
+
+        Runs inside the train step, before the optimizer applies `gradients`.
+        """
+        optimizer = self.model.optimizer
+        squares = tf.stack(
+            [tf.reduce_sum(tf.square(tf.cast(g, "float32"))) for g in gradients]
+        )
+        norms = tf.sqrt(
+            tf.math.unsorted_segment_sum(squares, self._segment, len(self._layers))
+        )
+        norms = norms * self._replicas
+        scale = getattr(optimizer, "dynamic_scale", None)
+        if scale is not None:
+            norms = norms / tf.cast(scale, "float32")
+        record = tf.equal(tf.math.floormod(optimizer.iterations, self.every), 0)
+        weight = tf.cast(record, "float32")
+        self._sum.assign_add(norms * weight)
+        self._sumsq.assign_add(tf.square(norms) * weight)
+        self._count.assign_add(weight)
 
     def on_epoch_begin(self, epoch, logs=None):
         for variable in (self._sum, self._sumsq):
