@@ -251,6 +251,7 @@ def plan_erasure(
             excluded=site.index in excluded,
             selected=select is None or site.index in selected,
             positioned=(key in positioned) if restrict else True,
+            gate=module_map.gate_of(first_node[key]),
             where=effective_where,
             chosen_modules=chosen_modules,
             has_modules=bool(module_list),
@@ -338,7 +339,15 @@ def _positioned_keys(module_map, chosen_modules, where):
 
 
 def _decide(
-    site, targeted, excluded, selected, positioned, where, chosen_modules, has_modules
+    site,
+    targeted,
+    excluded,
+    selected,
+    positioned,
+    gate,
+    where,
+    chosen_modules,
+    has_modules,
 ):
     if site.kind == ERASED_KIND:
         return "erased", "already linear (erased earlier)"
@@ -349,6 +358,8 @@ def _decide(
     if not selected:
         return "keep", "not selected"
     if not positioned:
+        if gate is not None:
+            return "keep", f"on the gating branch of '{gate.qualified_name}'"
         if not has_modules:
             return "keep", "no modules detected: choose sites with select="
         if site.module_name == "stem":

@@ -17,6 +17,11 @@ from an input to an output passes through), in topological order:
 4. The last sites of a module: walk back from its end along every input until
    a site or the previous module end; keep the sites found that are not
    ancestors of another one found. The first sites mirror this.
+5. Gates are not part of this: a Multiply of a tensor by a function of
+   itself (squeeze-and-excitation, MobileNetV3's hard-sigmoid gates) neither
+   ends a module nor holds its sites. The activations on the gating branch
+   shape a gate, not the feature path, so they are never a module's first,
+   last or k-th site.
 
 Example:
 
@@ -82,9 +87,18 @@ class ModuleMap:
 
     def __init__(self, graph, is_site):
         self.graph = graph
-        self.is_site = is_site
+        gates = [node for node in graph.nodes if _is_gate(graph, node)]
+        self._gate_ids = {id(node) for node in gates}
+        self._gated = {
+            member: gate for gate in gates for member in _gate_branch(graph, gate)
+        }
+        self.is_site = lambda node: is_site(node) and id(node) not in self._gated
         cuts = graph.cut_points()
-        merges = [node for node in cuts if len(node.parents) >= 2]
+        merges = [
+            node
+            for node in cuts
+            if len(node.parents) >= 2 and id(node) not in self._gate_ids
+        ]
         self.boundary = "merge" if merges else "pooling"
         ends = merges or [n for n in cuts if isinstance(n.operation, _POOLING)]
         start = -1
@@ -98,9 +112,15 @@ class ModuleMap:
         self._ends = [self._with_trailing_activation(end) for end in ends]
         self._build_segments(start)
 
+    def gate_of(self, node):
+        """The gate (a Multiply node) whose gating branch holds `node`, or None."""
+        return self._gated.get(id(node))
+
     def _has_inner_merges(self, start, end):
         inner = self.graph.nodes[start + 1 : end.index]
-        return any(len(node.parents) >= 2 for node in inner)
+        return any(
+            len(node.parents) >= 2 and id(node) not in self._gate_ids for node in inner
+        )
 
     def _with_trailing_activation(self, end):
         if self.boundary != "merge" or len(end.children) != 1:
@@ -204,6 +224,25 @@ class ModuleMap:
             (node for node in found if id(node) not in covered),
             key=lambda node: node.index,
         )
+
+
+def _is_gate(graph, node):
+    """A two-input Multiply (layer or `*` op) of a tensor and its own function."""
+    if type(node.operation).__name__ != "Multiply" or len(node.parents) != 2:
+        return False
+    first, second = sorted(node.parents, key=lambda parent: parent.index)
+    return id(first) in graph.ancestors(second)
+
+
+def _gate_branch(graph, gate):
+    """Ids of the nodes between a gate's gated input and its gating input."""
+    gated, gating = sorted(gate.parents, key=lambda parent: parent.index)
+    above = graph.ancestors(gating, stop=lambda node: node.index <= gated.index)
+    return {
+        id(node)
+        for node in graph.nodes[gated.index + 1 : gating.index]
+        if id(node) in above
+    } | {id(gating)}
 
 
 def _spatial(shape):

@@ -134,7 +134,8 @@ def test_saved_model_loads_in_safe_mode_with_its_statistics(tmp_path):
     loaded = keras.saving.load_model(path, safe_mode=True)
     assert type(loaded.get_layer("bn")) is FusedBatchNormalization
     x = np.random.default_rng(5).normal(size=SHAPE).astype("float32")
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected)
 
 
 @pytest.mark.parametrize(
