@@ -405,7 +405,8 @@ def _int_list(flag, text):
 
 
 def _run_compare(args):
-    from keras_eraserelu.experiments import compare, depth_variants
+    from keras_eraserelu.experiments import compare
+    from keras_eraserelu.variants import depth_variants
 
     erase = [_placement(part) for part in args.erase.split(",") if part.strip()]
     models = [m.strip() for m in (args.models or "").split(",") if m.strip()]

@@ -16,6 +16,11 @@ repeated; an interrupted one resumes from its last epoch checkpoint (`train`
 does that);
 delete a run's directory to redo it.
 
+The variants (`Variant`, `as_variants`, `depth_variants`, `check_fits`) live in
+`keras_eraserelu.variants` and the per-run metrics (`run_metrics`,
+`epochs_to_reach`) in `keras_eraserelu.run_metrics`; both are importable from
+here too.
+
 Example:
 
 ```python
@@ -32,14 +37,12 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import math
 import os
-import re
 import time
 
 import keras
 
-from keras_eraserelu.data import dataset_spec
+from keras_eraserelu.datasets import dataset_spec
 from keras_eraserelu.experiment_report import (
     DIFFERENCES,
     METRICS,
@@ -47,81 +50,16 @@ from keras_eraserelu.experiment_report import (
     result_to_dict,
     write_results,
 )
-from keras_eraserelu.models.common import erase_arguments
-from keras_eraserelu.models.registry import get_builder, list_models
+from keras_eraserelu.run_metrics import epochs_to_reach, run_metrics
 from keras_eraserelu.run_record import HISTORY_FILE, read_history
 from keras_eraserelu.stats import summarize, welch_difference
 from keras_eraserelu.training import existing_run, run_identity, train
-from keras_eraserelu.validation import did_you_mean
-
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """One arm of a comparison: a model, an erase placement and a name.
-
-    Args:
-        model: str or callable. A registry name, or a builder called as
-            `builder(input_shape=..., classes=..., erase=...)`.
-        erase: "none", "last", "first", "all", an int k or site names.
-            Defaults to "none".
-        name: str or None. Directory and table name. Defaults to
-            `"<model>-<erase>"`.
-        depth: int or None. For depth sweeps. Defaults to the number ending
-            a `...resnet<depth>` model name.
-        model_kwargs: dict or None. More builder arguments.
-
-    Example:
-
-    ```python
-    Variant("cifar_resnet56", "last").name             # 'cifar_resnet56-last'
-    Variant(my_builder, "last", name="mine", depth=50)
-    ```
-    """
-
-    model: object
-    erase: object = "none"
-    name: str | None = None
-    depth: int | None = None
-    model_kwargs: dict | None = None
-
-    def __post_init__(self):
-        if isinstance(self.model, str):
-            if self.model not in list_models():
-                raise ValueError(
-                    f"Unknown model {self.model!r} in a variant. Expected a "
-                    "registry name (see `list_models()`) or a builder callable."
-                    f"{did_you_mean(self.model, list_models())}"
-                )
-        elif not callable(self.model):
-            raise TypeError(
-                "A variant's model must be a registry name or a builder callable. "
-                f"Received: model={self.model!r} of type {type(self.model).__name__}."
-            )
-        if self.erase not in (None, "none"):
-            erase_arguments(self.erase)  # raises for an unknown placement
-        erase = "none" if self.erase is None else self.erase
-        object.__setattr__(self, "erase", erase)
-        if self.name is None:
-            object.__setattr__(self, "name", f"{self.model_name}-{_label(erase)}")
-        if not isinstance(self.name, str) or not re.fullmatch(r"[\w.+=-]+", self.name):
-            raise ValueError(
-                "A variant name must be a non-empty str of letters, digits and "
-                f"'_.+=-' (it names a directory). Received: name={self.name!r}."
-            )
-        if self.depth is None:
-            match = re.search(r"resnet(\d+)$", self.model_name)
-            object.__setattr__(self, "depth", int(match.group(1)) if match else None)
-
-    @property
-    def model_name(self):
-        """The name `train` records: the registry name or the builder's."""
-        if isinstance(self.model, str):
-            return self.model
-        return getattr(self.model, "__name__", "custom")
-
-    @property
-    def erased(self):
-        return self.erase != "none"
+from keras_eraserelu.variants import (  # noqa: F401  (re-exported)
+    Variant,
+    as_variants,
+    check_fits,
+    depth_variants,
+)
 
 
 @dataclasses.dataclass
@@ -282,212 +220,6 @@ def compare(
     return result
 
 
-def as_variants(variants):
-    """Normalises variant specifications to a list of `Variant`s.
-
-    Args:
-        variants: a list of `Variant`, `(model, erase)` pairs, registry names
-            (erase "none") or builders; or one of them.
-
-    Returns:
-        A list of `Variant` with distinct names.
-
-    Raises:
-        TypeError: for an entry of another type.
-        ValueError: for an empty list, an unknown model or placement, or a
-            name used twice.
-
-    Example:
-
-    ```python
-    as_variants(["cifar_resnet20", ("cifar_resnet20", "last")])
-    ```
-    """
-    if isinstance(variants, (str, Variant)) or callable(variants):
-        variants = [variants]
-    if not isinstance(variants, (list, tuple)) or not variants:
-        raise ValueError(
-            "`variants` must be a non-empty list of Variant, (model, erase) "
-            f"pairs, registry names or builders. Received: variants={variants!r}."
-        )
-    result = []
-    for spec in variants:
-        if isinstance(spec, Variant):
-            result.append(spec)
-        elif isinstance(spec, tuple) and len(spec) == 2:
-            result.append(Variant(*spec))
-        elif isinstance(spec, str) or callable(spec):
-            result.append(Variant(spec))
-        else:
-            raise TypeError(
-                "Each variant must be a Variant, a (model, erase) pair, a "
-                f"registry name or a builder. Received: {spec!r}."
-            )
-    names = [v.name for v in result]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ValueError(
-            f"Variant names must be distinct; {repeated} appear more than once. "
-            "Give each a `name=`."
-        )
-    return result
-
-
-def depth_variants(depths, erase=("none", "last")):
-    """CIFAR ResNet variants of several depths, for "deeper benefits more".
-
-    Args:
-        depths: list of int, each 6n + 2 (20, 56, 110; unregistered depths
-            such as 14 use `cifar_resnet(depth)`).
-        erase: placements per depth. Defaults to ("none", "last").
-
-    Returns:
-        A list of `Variant`, depth-major.
-
-    Example:
-
-    ```python
-    compare(depth_variants([20, 56, 110]), "cifar10", seeds=5, out="sweep")
-    ```
-    """
-    from keras_eraserelu.models.cifar_resnet import cifar_resnet
-
-    result = []
-    for depth in depths:
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8:
-            raise ValueError(f"Each depth must be an int 6n + 2. Received: {depth!r}.")
-        if (depth - 2) % 6:
-            raise ValueError(
-                f"Each depth must be 6n + 2 (8, 14, 20, 26, ...). Received: {depth}."
-            )
-        model = f"cifar_resnet{depth}"
-        if model not in list_models():
-            model = _depth_builder(cifar_resnet, depth)
-        result.extend(Variant(model, placement, depth=depth) for placement in erase)
-    return result
-
-
-def check_fits(variant, dataset):
-    """Builds `variant` for the data set once and checks inputs and classes.
-
-    `compare` calls it for every variant before it trains anything.
-
-    Args:
-        variant: a `Variant`.
-        dataset: str or `DatasetSpec`. The data set it will train on.
-
-    Raises:
-        ValueError (TypeError for a builder's bad signature): if the builder
-            fails for the data set's image shape, ignores `input_shape=` or
-            `classes=`, or the placement selects no site.
-
-    Example:
-
-    ```python
-    check_fits(Variant("resnet_tiny"), "digits")  # ValueError: ... too small
-    ```
-    """
-    from keras_eraserelu.plan import plan_erasure
-
-    spec = dataset_spec(dataset)
-    model = variant.model
-    builder = get_builder(model) if isinstance(model, str) else model
-    shape, classes = tuple(spec.image_shape), spec.num_classes
-    try:
-        model = builder(
-            input_shape=shape, classes=classes, **(variant.model_kwargs or {})
-        )
-        if variant.erased:
-            plan_erasure(model, **erase_arguments(variant.erase))
-    except (ValueError, TypeError) as error:
-        raise type(error)(
-            f"Variant {variant.name!r} cannot be built for the data set "
-            f"{spec.name!r} (images {shape}, {classes} classes): {error}"
-        ) from error
-    got_shape, got_classes = tuple(model.input_shape[1:]), model.output_shape[-1]
-    keras.backend.clear_session()
-    fits = all(g in (None, s) for g, s in zip(got_shape, shape))
-    if len(got_shape) != len(shape) or not fits or got_classes != classes:
-        raise ValueError(
-            f"Variant {variant.name!r} does not fit the data set {spec.name!r}: "
-            f"its model takes inputs of shape {got_shape} and predicts "
-            f"{got_classes} classes; {spec.name!r} has images of shape {shape} "
-            f"and {classes} classes. A builder must honour `input_shape=` and "
-            "`classes=`."
-        )
-
-
-def run_metrics(history):
-    """Test errors and gradient statistics of one run.
-
-    Args:
-        history: list of epoch records (`history.json`'s "epochs").
-
-    Returns:
-        A dict: `final_error`, `best_error`, `best_epoch` (1-based),
-        `val_error` and `loss` per epoch, `gradients` {layer: (mean norm,
-        mean step-to-step std)}, `grad_norm` and `grad_cv` (layer averages
-        of the norm and of std / norm; None without gradient statistics).
-
-    Raises:
-        ValueError: if an epoch has no finite `val_accuracy`.
-
-    Example:
-
-    ```python
-    run_metrics(read_history("exp/runs/cifar_resnet8-last/seed0/history.json")
-                ["epochs"])["final_error"]
-    ```
-    """
-    accuracy = [_float(r.get("val_accuracy")) for r in history]
-    if not accuracy or not all(math.isfinite(a) for a in accuracy):
-        raise ValueError(
-            f"A run's history has no finite val_accuracy per epoch: {accuracy}."
-        )
-    errors = [1.0 - a for a in accuracy]
-    best = min(range(len(errors)), key=errors.__getitem__)
-    layers = [k.split("/", 1)[1] for k in history[-1] if k.startswith("grad_mean/")]
-    gradients = {}
-    for layer in layers:
-        norms = [_float(r.get(f"grad_mean/{layer}")) for r in history]
-        stds = [
-            math.sqrt(max(_float(r.get(f"grad_var/{layer}")), 0.0)) for r in history
-        ]
-        pairs = [(n, s) for n, s in zip(norms, stds) if math.isfinite(n + s)]
-        if pairs:
-            gradients[layer] = tuple(
-                sum(p[i] for p in pairs) / len(pairs) for i in (0, 1)
-            )
-    norms = [n for n, _ in gradients.values()]
-    ratios = [s / n for n, s in gradients.values() if n > 0]
-    return {
-        "final_error": errors[-1],
-        "best_error": errors[best],
-        "best_epoch": best + 1,
-        "val_error": errors,
-        "loss": [_float(r.get("loss")) for r in history],
-        "gradients": gradients,
-        "grad_norm": sum(norms) / len(norms) if norms else None,
-        "grad_cv": sum(ratios) / len(ratios) if ratios else None,
-    }
-
-
-def epochs_to_reach(val_error, target_accuracy):
-    """The first epoch (1-based) whose test accuracy reaches the target, or
-    None.
-
-    Example:
-
-    ```python
-    epochs_to_reach([0.5, 0.2, 0.1], 0.8)    # 2
-    ```
-    """
-    for epoch, error in enumerate(val_error, start=1):
-        if 1.0 - error >= target_accuracy - 1e-12:
-            return epoch
-    return None
-
-
 def _plan(variants, seeds, out, dataset, recipe, epochs, batch_size):
     """(variant, seed, run directory, complete?) per run; raises before any
     training if a run directory holds another run."""
@@ -629,26 +361,3 @@ def _seeds(seeds):
             f"`seeds` must be distinct and non-empty. Received: {seeds!r}."
         )
     return list(seeds)
-
-
-def _label(erase):
-    if isinstance(erase, str):
-        return erase
-    if isinstance(erase, int):
-        return f"k{erase}"
-    return "sites"
-
-
-def _depth_builder(cifar_resnet, depth):
-    def builder(**kwargs):
-        return cifar_resnet(depth, **kwargs)
-
-    builder.__name__ = f"cifar_resnet{depth}"
-    return builder
-
-
-def _float(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan

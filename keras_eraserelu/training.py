@@ -32,14 +32,14 @@ import keras
 import tensorflow as tf
 
 from keras_eraserelu.callbacks import ActivationStats, GradientStats, ProgressiveErase
+from keras_eraserelu.cluster import is_chief, writable_dir
 from keras_eraserelu.compat import patch_multiworker_fit
-from keras_eraserelu.data import dataset_spec, distributed_dataset, load_dataset
+from keras_eraserelu.data import distributed_dataset, load_dataset
+from keras_eraserelu.datasets import dataset_spec
 from keras_eraserelu.distribute import (
     describe_strategy,
-    is_chief,
     make_strategy,
     per_replica_batch_size,
-    writable_dir,
 )
 from keras_eraserelu.erasable import make_erasable
 from keras_eraserelu.models.common import erase_arguments

@@ -34,7 +34,8 @@ from __future__ import annotations
 import keras
 import keras_tuner
 
-from keras_eraserelu.data import dataset_spec, load_dataset, resolve_split
+from keras_eraserelu.data import load_dataset
+from keras_eraserelu.datasets import dataset_spec, resolve_split
 from keras_eraserelu.models.registry import create_model
 from keras_eraserelu.plan import RATIO_FROM_CHOICES, WHERE_CHOICES, plan_erasure
 from keras_eraserelu.precision import resolve_jit_compile

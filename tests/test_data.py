@@ -15,14 +15,9 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_eraserelu import data
-from keras_eraserelu.data import (
-    DATASETS,
-    dataset_spec,
-    distributed_dataset,
-    load_dataset,
-    numpy_dataset,
-)
+from keras_eraserelu import datasets
+from keras_eraserelu.data import distributed_dataset, load_dataset, numpy_dataset
+from keras_eraserelu.datasets import DATASETS, dataset_spec
 
 TFDS_NAMES = [name for name in DATASETS if name != "digits"]
 
@@ -154,7 +149,7 @@ def test_digits_augmentation_shifts_by_one_pixel_without_flips():
         load_dataset("digits", "train", 64, augment=False, shuffle=False)
     )[0]
     shifted, _ = _batches(load_dataset("digits", "train", 64, shuffle=False))[0]
-    fill = -np.float32(data.DIGITS_MEAN[0] / data.DIGITS_STD[0])
+    fill = -np.float32(datasets.DIGITS_MEAN[0] / datasets.DIGITS_STD[0])
     assert not np.allclose(shifted, plain)
     for before, after in zip(plain, shifted):
         views = _shifts(before, 1, fill, flips=False)
@@ -198,7 +193,7 @@ def test_repeat_goes_on_and_reshuffles():
 
 
 def test_digits_shards_are_disjoint_and_cover_the_split():
-    full_x, full_y = data.digits_arrays()["train"]
+    full_x, full_y = datasets.digits_arrays()["train"]
     shards = []
     for index in range(2):
         context = tf.distribute.InputContext(
@@ -233,17 +228,17 @@ def test_digits_split_is_stratified_and_uses_sklearn_data():
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    arrays = data.digits_arrays()
+    arrays = datasets.digits_arrays()
     (x_train, y_train), (_, y_test) = arrays["train"], arrays["test"]
     assert (len(y_train), len(y_test)) == (1437, 360)
     assert len(y_train) + len(y_test) == len(digits.target) == 1797
     totals = np.bincount(digits.target)
     assert np.abs(np.bincount(y_test) - 0.2 * totals).max() <= 1
     # The normalization constants are those of these training pixels.
-    pixels = x_train * data.DIGITS_STD[0] + data.DIGITS_MEAN[0]
+    pixels = x_train * datasets.DIGITS_STD[0] + datasets.DIGITS_MEAN[0]
     assert pixels.min() >= -1e-6 and pixels.max() <= 1 + 1e-6
-    assert abs(pixels.mean() - data.DIGITS_MEAN[0]) < 1e-4
-    assert abs(pixels.std() - data.DIGITS_STD[0]) < 1e-4
+    assert abs(pixels.mean() - datasets.DIGITS_MEAN[0]) < 1e-4
+    assert abs(pixels.std() - datasets.DIGITS_STD[0]) < 1e-4
 
 
 def test_digits_split_slicing_follows_tfds():
@@ -255,15 +250,15 @@ def test_digits_split_slicing_follows_tfds():
     head, tail, both = load("train[:90%]"), load("train[90%:]"), load("train+test")
     assert (len(head[0][1]), len(tail[0][1]), len(both[0][1])) == (1293, 144, 1797)
     np.testing.assert_array_equal(
-        np.concatenate([head[0][0], tail[0][0]]), data.digits_arrays()["train"][0]
+        np.concatenate([head[0][0], tail[0][0]]), datasets.digits_arrays()["train"][0]
     )
 
 
 def test_test_split_word_means_the_spec_split():
-    assert data.resolve_split(dataset_spec("imagenet2012"), "test") == "validation"
-    assert data.resolve_split(dataset_spec("cifar10"), "test[:50%]") == "test[:50%]"
-    assert data.is_training_split(dataset_spec("svhn_cropped"), "train+extra")
-    assert not data.is_training_split(dataset_spec("imagenet2012"), "validation")
+    assert datasets.resolve_split(dataset_spec("imagenet2012"), "test") == "validation"
+    assert datasets.resolve_split(dataset_spec("cifar10"), "test[:50%]") == "test[:50%]"
+    assert datasets.is_training_split(dataset_spec("svhn_cropped"), "train+extra")
+    assert not datasets.is_training_split(dataset_spec("imagenet2012"), "validation")
 
 
 def test_image_size_resizes(tmp_path):

@@ -22,16 +22,18 @@ import pytest
 import tensorflow as tf
 
 from keras_eraserelu import compat
-from keras_eraserelu.distribute import (
-    STRATEGY_CHOICES,
+from keras_eraserelu.cluster import (
     chief_or_temp_dir,
-    describe_strategy,
     is_chief,
-    make_strategy,
-    per_replica_batch_size,
     read_tf_config,
     worker_count,
     writable_dir,
+)
+from keras_eraserelu.distribute import (
+    STRATEGY_CHOICES,
+    describe_strategy,
+    make_strategy,
+    per_replica_batch_size,
 )
 from keras_eraserelu.precision import (
     PRECISION_CHOICES,

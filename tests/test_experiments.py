@@ -14,16 +14,12 @@ from scipy import stats as scipy_stats
 from keras_eraserelu.cli import main
 from keras_eraserelu.demo import demo
 from keras_eraserelu.experiment_plots import plot_depth_sweep
-from keras_eraserelu.experiments import (
-    ExperimentResult,
-    Variant,
-    compare,
-    depth_variants,
-)
+from keras_eraserelu.experiments import ExperimentResult, compare
 from keras_eraserelu.models.registry import create_model
 from keras_eraserelu.run_record import read_history
 from keras_eraserelu.stats import welch_difference
 from keras_eraserelu.training import train
+from keras_eraserelu.variants import Variant, depth_variants
 
 VARIANTS = ["cifar_resnet8", ("cifar_resnet8", "last")]
 NAMES = ["cifar_resnet8-none", "cifar_resnet8-last"]

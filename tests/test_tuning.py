@@ -158,7 +158,7 @@ def test_every_trial_starts_from_the_users_weights():
 
 
 def test_a_users_model_and_data(tmp_path):
-    from keras_eraserelu.data import digits_arrays
+    from keras_eraserelu.datasets import digits_arrays
 
     x, y = digits_arrays()["train"]
     train = tf.data.Dataset.from_tensor_slices((x[:256], y[:256])).batch(64)

@@ -29,11 +29,11 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from distribute_common import GLOBAL_BATCH, train  # noqa: E402
 
+from keras_eraserelu.cluster import writable_dir  # noqa: E402
 from keras_eraserelu.compat import is_patched  # noqa: E402
 from keras_eraserelu.distribute import (  # noqa: E402
     describe_strategy,
     per_replica_batch_size,
-    writable_dir,
 )
 
 index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
