@@ -35,8 +35,13 @@ flags, medians of rounds of 10 steps, images/s (Keras / PyTorch):
 
 | | Keras 3 batch norm (before) | the package now | PyTorch |
 |---|---|---|---|
-| float32 | 168 (0.79x) | 209-223 (1.00-1.01x) | 210-220 |
-| bfloat16 | 214 (0.62x) | 324-341 (0.97-0.98x) | 335-348 |
+| float32 | 168 (0.79x) | 209-223 (1.00-1.03x) | 210-220 |
+| bfloat16 | 214 (0.62x) | 305-341 (0.95-0.98x) | 321-348 |
+
+Three runs of 5-9 rounds; comparing each framework's fastest round instead,
+bfloat16 gave 0.96-1.00x. The rounds spread by 6-25%, so the bfloat16
+shortfall is about the size of the noise, but it came out below 1.0x of the
+medians every time.
 
 What cost on the Keras side (`--profile`, timing variants in one process):
 Keras 3's batch norm, built from separate ops (moments, an elementwise
