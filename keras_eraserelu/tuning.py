@@ -39,7 +39,8 @@ from keras_eraserelu.datasets import dataset_spec, resolve_split
 from keras_eraserelu.models.registry import create_model
 from keras_eraserelu.plan import RATIO_FROM_CHOICES, WHERE_CHOICES, plan_erasure
 from keras_eraserelu.precision import resolve_jit_compile
-from keras_eraserelu.recipes import Recipe, get_recipe, recipe_for_model
+from keras_eraserelu.recipe import Recipe
+from keras_eraserelu.recipes import get_recipe, recipe_for_model
 from keras_eraserelu.rewrite import erase_relu
 from keras_eraserelu.validation import check_choice, check_kinds, check_model
 

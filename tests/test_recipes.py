@@ -11,13 +11,8 @@ import pytest
 
 from keras_eraserelu.models.registry import list_models
 from keras_eraserelu.optimizers import CoupledSGD
-from keras_eraserelu.recipes import (
-    Recipe,
-    RecipeSchedule,
-    get_recipe,
-    list_recipes,
-    recipe_for_model,
-)
+from keras_eraserelu.recipe import Recipe, RecipeSchedule
+from keras_eraserelu.recipes import get_recipe, list_recipes, recipe_for_model
 
 # ---------------------------------------------------------------- schedules
 

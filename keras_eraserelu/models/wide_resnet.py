@@ -27,7 +27,7 @@ model = wide_resnet(depth=22, width=4)   # any 6n+4 depth
 
 from __future__ import annotations
 
-from keras_eraserelu.models.cifar_resnet import (
+from keras_eraserelu.models.cifar_blocks import (
     apply_preact_basic_block,
     apply_stage,
     batch_norm,
