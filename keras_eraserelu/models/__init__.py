@@ -17,6 +17,7 @@ from keras_eraserelu.models import (  # noqa: F401  (registers the families)
     vgg,
     wide_resnet,
 )
+from keras_eraserelu.models.batch_norm import FusedBatchNormalization
 from keras_eraserelu.models.registry import (
     create_model,
     get_builder,
@@ -24,4 +25,10 @@ from keras_eraserelu.models.registry import (
     register_model,
 )
 
-__all__ = ["create_model", "get_builder", "list_models", "register_model"]
+__all__ = [
+    "FusedBatchNormalization",
+    "create_model",
+    "get_builder",
+    "list_models",
+    "register_model",
+]

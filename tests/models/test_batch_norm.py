@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_eraserelu.models import create_model
-from keras_eraserelu.models.batch_norm import FusedBatchNormalization
+from keras_eraserelu.models import FusedBatchNormalization, create_model
 
 SHAPE = (8, 5, 5, 6)
 
