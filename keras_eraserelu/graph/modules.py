@@ -87,17 +87,18 @@ class ModuleMap:
 
     def __init__(self, graph, is_site):
         self.graph = graph
-        gates = [node for node in graph.nodes if _is_gate(graph, node)]
-        self._gate_ids = {id(node) for node in gates}
+        self._gates = {
+            node: branch
+            for node in graph.nodes
+            if (branch := _gating_branch(graph, node))
+        }
         self._gated = {
-            member: gate for gate in gates for member in _gate_branch(graph, gate)
+            member: gate for gate, branch in self._gates.items() for member in branch
         }
         self.is_site = lambda node: is_site(node) and id(node) not in self._gated
         cuts = graph.cut_points()
         merges = [
-            node
-            for node in cuts
-            if len(node.parents) >= 2 and id(node) not in self._gate_ids
+            node for node in cuts if len(node.parents) >= 2 and node not in self._gates
         ]
         self.boundary = "merge" if merges else "pooling"
         ends = merges or [n for n in cuts if isinstance(n.operation, _POOLING)]
@@ -118,9 +119,7 @@ class ModuleMap:
 
     def _has_inner_merges(self, start, end):
         inner = self.graph.nodes[start + 1 : end.index]
-        return any(
-            len(node.parents) >= 2 and id(node) not in self._gate_ids for node in inner
-        )
+        return any(len(node.parents) >= 2 and node not in self._gates for node in inner)
 
     def _with_trailing_activation(self, end):
         if self.boundary != "merge" or len(end.children) != 1:
@@ -226,22 +225,25 @@ class ModuleMap:
         )
 
 
-def _is_gate(graph, node):
-    """A two-input Multiply (layer or `*` op) of a tensor and its own function."""
+def _gating_branch(graph, node):
+    """Ids of the nodes of `node`'s gating branch if `node` is a gate, else None.
+
+    A gate is a two-input Multiply (layer or `*` op) of a tensor and a
+    function of it; its branch lies between the gated input and the gating
+    one, the gating input included.
+    """
     if type(node.operation).__name__ != "Multiply" or len(node.parents) != 2:
-        return False
-    first, second = sorted(node.parents, key=lambda parent: parent.index)
-    return id(first) in graph.ancestors(second)
-
-
-def _gate_branch(graph, gate):
-    """Ids of the nodes between a gate's gated input and its gating input."""
-    gated, gating = sorted(gate.parents, key=lambda parent: parent.index)
-    above = graph.ancestors(gating, stop=lambda node: node.index <= gated.index)
+        return None
+    gated, gating = sorted(node.parents, key=lambda parent: parent.index)
+    # Every path from `gated` to `gating` stays above `gated` in topological
+    # order, so this bounded walk finds `gated` exactly when it is an ancestor.
+    above = graph.ancestors(gating, stop=lambda other: other.index <= gated.index)
+    if id(gated) not in above:
+        return None
     return {
-        id(node)
-        for node in graph.nodes[gated.index + 1 : gating.index]
-        if id(node) in above
+        id(other)
+        for other in graph.nodes[gated.index + 1 : gating.index]
+        if id(other) in above
     } | {id(gating)}
 
 
