@@ -230,6 +230,54 @@ def test_zero_pad_shortcut_values_and_config():
     assert (clone.filters, clone.strides, clone.name) == (5, 2, "shortcut")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("size, strides", [((4, 4), 2), ((5, 7), 2), ((7, 5), 3)])
+def test_zero_pad_shortcut_and_its_gradient_match_numpy(size, strides, dtype):
+    """Odd sizes keep the first row/column (ceil(size / strides) outputs);
+    the gradient goes to the kept positions only, bit for bit."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, *size, 3)).astype("float32")
+    layer = ZeroPadShortcut(5, strides=strides, dtype=dtype)
+    expected = np.pad(x[:, ::strides, ::strides], [(0, 0)] * 3 + [(0, 2)])
+    cotangent = rng.normal(size=expected.shape).astype("float32")
+    expected_grad = np.zeros_like(x)
+    expected_grad[:, ::strides, ::strides] = cotangent[..., :3]
+    inputs = tf.cast(x, dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = layer(inputs)
+        loss = tf.reduce_sum(tf.cast(outputs, "float32") * cotangent)
+    grad = tape.gradient(loss, inputs)
+    assert outputs.dtype == dtype
+    # bfloat16 keeps 8 bits: compare with the inputs rounded the same way.
+    rounded = np.asarray(tf.cast(tf.cast(expected, dtype), "float32"))
+    np.testing.assert_array_equal(np.asarray(tf.cast(outputs, "float32")), rounded)
+    rounded_grad = np.asarray(tf.cast(tf.cast(expected_grad, dtype), "float32"))
+    np.testing.assert_array_equal(np.asarray(tf.cast(grad, "float32")), rounded_grad)
+
+
+def test_zero_pad_shortcut_subsamples_without_strided_slices():
+    """StridedSlice and its gradient cost 3-4x a 1x1 pooling's kernels
+    (benchmarks/bench_shortcut.py): keep them out of the traced step."""
+    import tensorflow as tf
+
+    layer = ZeroPadShortcut(32, strides=2)
+    x = tf.ones((2, 8, 8, 16))
+
+    def step(t):
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            outputs = layer(t)
+        return tape.gradient(outputs, t)
+
+    graph = tf.function(step).get_concrete_function(x).graph
+    types = {op.type for op in graph.get_operations()}
+    assert "AvgPool" in types and "AvgPoolGrad" in types
+    assert not types & {"StridedSlice", "StridedSliceGrad"}
+
+
 def test_model_with_option_a_saves_and_loads(tmp_path, images):
     model = create_model("cifar_resnet8", erase="last")
     path = str(tmp_path / "resnet8.keras")
