@@ -23,41 +23,60 @@ flip done on each batch with tensor ops, bfloat16 through
 Both train on the same synthetic CIFAR-shaped data (normalized random images,
 random labels). Only steady-state steps are timed: tracing, compilation and
 warm-up steps come first, untimed. The frameworks alternate over rounds (in
-swapped order every other round) so that machine noise hits both; the script
-prints each round, the median images/s and the ratio Keras / PyTorch per
-precision, with the spread of the rounds.
+swapped order every other round) so that machine noise hits both. Keras
+trains in one `fit` whose epochs are the rounds, as `train` runs one `fit`
+for a whole training (its input pipeline and iterator live on), and the
+PyTorch rounds run between epochs from a callback; each round times the
+steps after its first. (Separate short `fit` calls, one a round, restart the
+pipeline every time and measured Keras 3-5% slower and twice as noisy.) The
+script prints each round, the median images/s and the ratio Keras / PyTorch
+per precision: of the medians, of the fastest rounds, and the geometric
+mean of the rounds' paired ratios with a 95% t interval.
 
 PyTorch is installed only for this benchmark (CPU build):
 `pip install torch==2.13.0`.
 
 Measured on the project's 2-core AMD EPYC (AVX512_BF16) machine, default
-flags, medians of rounds of 10 steps, images/s (Keras / PyTorch):
+flags, rounds of 10 steps, images/s (Keras / PyTorch):
 
-| | Keras 3 batch norm (before) | the package now | PyTorch |
-|---|---|---|---|
-| float32 | 168 (0.79x) | 209-223 (1.00-1.03x) | 210-220 |
-| bfloat16 | 214 (0.62x) | 305-341 (0.95-0.98x) | 321-348 |
+| | Keras 3 BN | fused BN | + pooled shortcut, one fit | PyTorch |
+|---|---|---|---|---|
+| float32 | 168 (0.79x) | 209-223 (1.00-1.03x) | 234 (1.04x) | 225 |
+| bfloat16 | 214 (0.62x) | 305-341 (0.95-0.98x) | 338 (0.94x) | 360 |
 
-Three runs of 5-9 rounds; comparing each framework's fastest round instead,
-bfloat16 gave 0.96-1.00x. The rounds spread by 6-25%, so the bfloat16
-shortfall is about the size of the noise, but it came out below 1.0x of the
-medians every time.
+Paired rounds of the last column's run (11 rounds, 95% t intervals):
+float32 1.03x [1.00, 1.06], bfloat16 0.95x [0.93, 0.98]. Earlier runs of
+the same package, timed with one `fit` a round, gave bfloat16 0.94-1.03x of
+the medians (paired 0.96x [0.92, 1.01], 0.97x [0.93, 1.01], 1.00x [0.97,
+1.03]). So float32 is at or above PyTorch and bfloat16 0-6% below it.
 
-What cost on the Keras side (`--profile`, timing variants in one process):
-Keras 3's batch norm, built from separate ops (moments, an elementwise
-normalization, their gradients, float32 casts under mixed_bfloat16), made
-steps 1.25-1.45x slower in float32 and 1.4-2.3x slower in bfloat16 than
-TensorFlow's fused kernel; the builders now use
-`keras_eraserelu.models.batch_norm.FusedBatchNormalization`, which calls it.
-What limits the ratio now is not in the package: oneDNN convolutions and
-their gradients take 77-83% of the op time (PyTorch runs oneDNN
-convolutions too), then TensorFlow's batch-norm gradient and its Eigen
-`ReluGrad` (4.5% in bfloat16, 55 per step); everything the package adds
-(shortcuts, optimizer, moving averages, input pipeline) is under 2% each.
-XLA (`--jit-compile true`) made a step 3x slower; `--steps-per-execution 5`
-(0.99x) and four inter-op threads (0.97x) changed nothing beyond the noise;
-one inter-op thread was slower (0.84x at bfloat16), and so was one intra-op
-thread.
+What cost on the Keras side (`--profile`, timing variants in one process),
+and what the package changed:
+- Keras 3's batch norm, built from separate ops (moments, an elementwise
+  normalization, their gradients, float32 casts under mixed_bfloat16), made
+  steps 1.25-1.45x slower in float32 and 1.4-2.3x slower in bfloat16 than
+  TensorFlow's fused kernel; the builders now use
+  `keras_eraserelu.models.batch_norm.FusedBatchNormalization`, which calls it.
+- The option-A shortcut's strided slice: StridedSliceGrad took about 4 ms a
+  call; `ZeroPadShortcut` now subsamples with a 1x1 pooling, 3.5-4.5x faster
+  (`bench_shortcut.py`), about 10 ms of a step.
+
+What limits the ratio now is TensorFlow's, not the package's. Convolutions
+and their gradients are 75-80% of a step, and the same oneDNN kernels (same
+implementations, shapes and memory formats) run slower inside TensorFlow
+2.21 (oneDNN 3.7.3 on Eigen's thread pool) than inside PyTorch 2.13 (oneDNN
+3.12 on OpenMP): 1.16-1.22x at bfloat16, 1.09x at float32, summed over a
+step (`bench_onednn_kernels.py`), the weight gradients most (up to 1.32x).
+Then come TensorFlow's Eigen `ReluGrad` in bfloat16 (17 ms a step against
+PyTorch's 13) and its batch-norm gradient (31 against 26). Everything else
+in the Keras step (batch-norm forward, shortcuts, adds, optimizer, input
+pipeline) is at or below PyTorch's cost. Tried and not better: XLA
+(`--jit-compile true`, 3x slower), `--steps-per-execution 5` (0.99x), one
+inter-op thread (0.96x [0.94, 0.98] against 1.00x [0.97, 1.03] with the
+default, one after the other), four (0.97x),
+`TF_ONEDNN_THREADPOOL_USE_CALLER_THREAD=1` (0.90x [0.85, 0.94]),
+`TF_MKL_OPTIMIZE_PRIMITIVE_MEMUSE=0` (no change), a fused TensorFlow
+momentum kernel for the optimizer (0.5 ms a step).
 
 On shared cores: when other work takes a core, PyTorch's OpenMP threads
 slow down 2-10x while TensorFlow's thread pool loses far less, so medians of
@@ -95,6 +114,7 @@ from keras_eraserelu.distribute import make_strategy  # noqa: E402
 from keras_eraserelu.models import create_model  # noqa: E402
 from keras_eraserelu.precision import apply_precision, resolve_jit_compile  # noqa: E402
 from keras_eraserelu.recipes import get_recipe, recipe_for_model  # noqa: E402
+from keras_eraserelu.stats import summarize  # noqa: E402
 
 MODEL = "cifar_resnet56"
 IMAGE_SHAPE = (32, 32, 3)
@@ -211,6 +231,37 @@ class StepTimer(keras.callbacks.Callback):
         return batch_size * (last - first) / (end - start)
 
 
+class Rounds(keras.callbacks.Callback):
+    """Makes each epoch of one `fit` a Keras round and runs a PyTorch round
+    next to it: after the epoch in even rounds, before it in odd ones.
+
+    Within an epoch, the steps after the first are timed (as `StepTimer`).
+    `report(index, keras_rate, torch_rate)` is called after each round.
+    """
+
+    def __init__(self, batch_size, torch_round, report):
+        super().__init__()
+        self.batch_size = batch_size
+        self.torch_round = torch_round
+        self.report = report
+        self.rates = {"keras": [], "torch": []}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch % 2:
+            self.rates["torch"].append(self.torch_round())
+        self.marks = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.marks.append((batch, time.perf_counter()))
+
+    def on_epoch_end(self, epoch, logs=None):
+        (first, start), (last, end) = self.marks[0], self.marks[-1]
+        self.rates["keras"].append(self.batch_size * (last - first) / (end - start))
+        if epoch % 2 == 0:
+            self.rates["torch"].append(self.torch_round())
+        self.report(epoch, self.rates["keras"][-1], self.rates["torch"][-1])
+
+
 class KerasRunner:
     """cifar_resnet56 compiled and fed as `keras_eraserelu.training.train` does."""
 
@@ -260,18 +311,28 @@ class KerasRunner:
     def run(self, steps):
         """images/s over `steps` training steps (after the first execution)."""
         timer = StepTimer()
+        self.fit(1, steps, timer)
+        return timer.images_per_second(self.batch_size)
+
+    def run_rounds(self, steps, rounds, torch_round, report):
+        """One `fit` of `rounds` epochs of `steps` steps, a PyTorch round
+        beside each: {"keras": [images/s, ...], "torch": [...]}."""
+        timer = Rounds(self.batch_size, torch_round, report)
+        self.fit(rounds, steps, timer)
+        return timer.rates
+
+    def fit(self, epochs, steps, timer):
         history = self.model.fit(
             self.data,
-            epochs=1,
+            epochs=epochs,
             steps_per_epoch=steps,
             shuffle=False,  # the pipeline shuffles
             callbacks=[timer],
             verbose=0,
         )
-        loss = history.history["loss"][-1]
-        if not np.isfinite(loss):
-            raise RuntimeError(f"Keras: non-finite loss {loss!r}.")
-        return timer.images_per_second(self.batch_size)
+        losses = history.history["loss"]
+        if not np.all(np.isfinite(losses)):
+            raise RuntimeError(f"Keras: non-finite loss in {losses!r}.")
 
 
 def torch_resnet56(torch):
@@ -410,10 +471,11 @@ def compare(args, precision, images, labels, torch):
     """Rounds of alternating Keras and PyTorch; returns the two ratios.
 
     Returns:
-        (median ratio, best-round ratio): Keras / PyTorch images/s, from the
-        medians of the rounds and from each framework's fastest round. Other
-        work on shared cores only slows a round down, so the fastest rounds
-        are the closest to a quiet machine.
+        (median ratio, best-round ratio, paired text): Keras / PyTorch
+        images/s, from the medians of the rounds, from each framework's
+        fastest round (other work on shared cores only slows a round down,
+        so the fastest rounds are the closest to a quiet machine), and the
+        rounds' paired ratios with their interval, as printed.
     """
     runners = {
         "keras": KerasRunner(args, precision, images, labels),
@@ -428,16 +490,16 @@ def compare(args, precision, images, labels, torch):
             f"  {name}: {runner.parameters():,} parameters, {runner.description}; "
             f"warm-up {time.perf_counter() - start:.1f} s"
         )
-    rates = {name: [] for name in runners}
-    order = list(runners)
-    for index in range(args.rounds):
-        for name in order if index % 2 == 0 else order[::-1]:
-            rates[name].append(runners[name].run(args.steps))
+
+    def report(index, keras_rate, torch_rate):
         print(
-            f"  round {index + 1}: "
-            + ", ".join(f"{name} {rates[name][-1]:6.1f} img/s" for name in order)
-            + f" (load {os.getloadavg()[0]:.1f})"
+            f"  round {index + 1}: keras {keras_rate:6.1f} img/s, torch "
+            f"{torch_rate:6.1f} img/s (load {os.getloadavg()[0]:.1f})"
         )
+
+    rates = runners["keras"].run_rounds(
+        args.steps, args.rounds, lambda: runners["torch"].run(args.steps), report
+    )
     medians = {name: statistics.median(values) for name, values in rates.items()}
     for name, values in rates.items():
         spread = (max(values) - min(values)) / medians[name]
@@ -447,13 +509,26 @@ def compare(args, precision, images, labels, torch):
         )
     ratio = medians["keras"] / medians["torch"]
     best = max(rates["keras"]) / max(rates["torch"])
+    paired = paired_ratio(rates["keras"], rates["torch"])
     print(
         f"  keras / torch at {precision}: {ratio:.2f}x of medians, {best:.2f}x "
-        "of the fastest rounds (goal >= 1.0x)"
+        f"of the fastest rounds; {paired} (goal >= 1.0x)"
     )
     if args.profile:
         profile_keras(runners["keras"], args.steps)
-    return ratio, best
+    return ratio, best, paired
+
+
+def paired_ratio(keras_rates, torch_rates):
+    """Geometric mean of the rounds' Keras / PyTorch ratios, with a 95% t
+    interval: both frameworks ran back to back in each round, so a round's
+    ratio cancels most of the load that round saw."""
+    logs = np.log(np.asarray(keras_rates) / np.asarray(torch_rates))
+    summary = summarize(logs)
+    text = f"paired rounds {np.exp(summary.mean):.2f}x"
+    if summary.defined:
+        text += f" [{np.exp(summary.ci_low):.2f}, {np.exp(summary.ci_high):.2f}]"
+    return text
 
 
 def profile_keras(runner, steps, top=12):
@@ -518,8 +593,8 @@ def main(argv=None):
     print(
         "\nkeras / torch: "
         + ", ".join(
-            f"{p} {median:.2f}x (fastest rounds {best:.2f}x)"
-            for p, (median, best) in ratios.items()
+            f"{p} {median:.2f}x (fastest rounds {best:.2f}x; {paired})"
+            for p, (median, best, paired) in ratios.items()
         )
     )
     return ratios
