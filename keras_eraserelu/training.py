@@ -32,7 +32,7 @@ import keras
 import tensorflow as tf
 
 from keras_eraserelu.callbacks import ActivationStats, GradientStats, ProgressiveErase
-from keras_eraserelu.cluster import is_chief, writable_dir
+from keras_eraserelu.cluster import is_chief, worker_count, writable_dir
 from keras_eraserelu.compat import patch_multiworker_fit
 from keras_eraserelu.data import distributed_dataset, load_dataset
 from keras_eraserelu.datasets import dataset_spec
@@ -190,7 +190,20 @@ def train(
         data_dir=data_dir,
         manual_dir=manual_dir,
     )
-    steps = steps_per_epoch or _steps(dataset, global_batch, data_dir, manual_dir)
+    steps = steps_per_epoch or _steps(
+        dataset, "train", global_batch, data_dir, manual_dir
+    )
+    if steps is None:
+        raise ValueError(
+            f"The size of {dataset!r} is unknown; pass steps_per_epoch= explicitly."
+        )
+    if validation_steps is None and worker_count(strategy_obj) == 1:
+        # One input pipeline feeds every replica: the test set takes
+        # ceil(examples / global batch) steps. A distributed data set reports
+        # its per-replica batches instead, and Keras would run past the end and
+        # warn that the input ran out. (With several workers, whose shards may
+        # differ in size, Keras runs until every worker is out.)
+        validation_steps = _steps(dataset, "test", global_batch, data_dir, manual_dir)
 
     with strategy_obj.scope():
         network = builder(
@@ -332,10 +345,12 @@ def _finished(out, previous, config):
     return TrainResult(model, previous["epochs"], previous["config"], out, resumed=True)
 
 
-def _steps(dataset, global_batch, data_dir, manual_dir):
+def _steps(dataset, split, global_batch, data_dir, manual_dir):
+    """Batches of `global_batch` examples in `split` (the last one partial),
+    or None when the size is unknown."""
     local = load_dataset(
         dataset,
-        "train",
+        split,
         global_batch,
         augment=False,
         shuffle=False,
@@ -343,11 +358,7 @@ def _steps(dataset, global_batch, data_dir, manual_dir):
         manual_dir=manual_dir,
     )
     count = int(local.cardinality())
-    if count <= 0:
-        raise ValueError(
-            f"The size of {dataset!r} is unknown; pass steps_per_epoch= explicitly."
-        )
-    return count
+    return count if count > 0 else None
 
 
 def _own_callbacks(
