@@ -8,7 +8,9 @@
   of the training gradient's norm (`grad_mean/<layer>`, `grad_var/<layer>`).
 
 Their values land in `model.fit`'s History and, when these callbacks come
-before `keras.callbacks.TensorBoard` in the list, in TensorBoard.
+before `keras.callbacks.TensorBoard` in the list, in TensorBoard. On the
+console, `keras_eraserelu.progress.LayerStatsProgbar` shows each per-layer
+family as its mean (`train` uses it).
 
 Example:
 
@@ -136,6 +138,9 @@ class ActivationStats(keras.callbacks.Callback):
     ```
     """
 
+    #: The prefixes of its logs, one value per site after the "/".
+    LOG_FAMILIES = ("dead", "zero")
+
     def __init__(self, probe_data, every=1):
         super().__init__()
         if not isinstance(every, int) or every < 1:
@@ -215,6 +220,9 @@ class GradientStats(keras.callbacks.Callback):
     history.history["grad_mean/fc1"], history.history["grad_var/fc1"]
     ```
     """
+
+    #: The prefixes of its logs, one value per layer after the "/".
+    LOG_FAMILIES = ("grad_mean", "grad_var")
 
     def __init__(self, every=10):
         super().__init__()

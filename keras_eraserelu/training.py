@@ -45,6 +45,7 @@ from keras_eraserelu.erasable import make_erasable
 from keras_eraserelu.models.common import erase_arguments
 from keras_eraserelu.models.registry import get_builder
 from keras_eraserelu.precision import apply_precision, resolve_jit_compile
+from keras_eraserelu.progress import LayerStatsProgbar
 from keras_eraserelu.recipes import get_recipe, recipe_for_model
 from keras_eraserelu.run_record import (
     HISTORY_FILE,
@@ -251,7 +252,14 @@ def train(
             validation_data=test_data,
             validation_steps=validation_steps,
             shuffle=False,  # the pipeline shuffles
-            callbacks=[*own, *callbacks, writer, *(board if out else []), checkpoint],
+            callbacks=[
+                *own,
+                *callbacks,
+                writer,
+                *(board if out else []),
+                checkpoint,
+                *_progress_bar(callbacks),
+            ],
             initial_epoch=initial_epoch,
             verbose=verbose,
         )
@@ -359,6 +367,14 @@ def _steps(dataset, split, global_batch, data_dir, manual_dir):
     )
     count = int(local.cardinality())
     return count if count > 0 else None
+
+
+def _progress_bar(callbacks):
+    """A bar that shows per-layer statistics as means, unless the user's
+    callbacks bring their own (it comes last: it prints what they logged)."""
+    if any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
+        return []
+    return [LayerStatsProgbar()]
 
 
 def _own_callbacks(
