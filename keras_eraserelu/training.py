@@ -27,12 +27,13 @@ import dataclasses
 import json
 import os
 import tempfile
+import warnings
 
 import keras
 import tensorflow as tf
 
 from keras_eraserelu.callbacks import ActivationStats, GradientStats, ProgressiveErase
-from keras_eraserelu.cluster import is_chief, worker_count, writable_dir
+from keras_eraserelu.cluster import is_chief, writable_dir
 from keras_eraserelu.compat import patch_multiworker_fit
 from keras_eraserelu.data import distributed_dataset, load_dataset
 from keras_eraserelu.datasets import dataset_spec
@@ -191,20 +192,7 @@ def train(
         data_dir=data_dir,
         manual_dir=manual_dir,
     )
-    steps = steps_per_epoch or _steps(
-        dataset, "train", global_batch, data_dir, manual_dir
-    )
-    if steps is None:
-        raise ValueError(
-            f"The size of {dataset!r} is unknown; pass steps_per_epoch= explicitly."
-        )
-    if validation_steps is None and worker_count(strategy_obj) == 1:
-        # One input pipeline feeds every replica: the test set takes
-        # ceil(examples / global batch) steps. A distributed data set reports
-        # its per-replica batches instead, and Keras would run past the end and
-        # warn that the input ran out. (With several workers, whose shards may
-        # differ in size, Keras runs until every worker is out.)
-        validation_steps = _steps(dataset, "test", global_batch, data_dir, manual_dir)
+    steps = steps_per_epoch or _steps(dataset, global_batch, data_dir, manual_dir)
 
     with strategy_obj.scope():
         network = builder(
@@ -245,24 +233,29 @@ def train(
         initial_epoch = restore_checkpoint(network, out) if out else 0
         checkpoint = EpochCheckpoint(run_dir, enabled=out is not None)
         board = [keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"))]
-        network.fit(
-            train_data,
-            epochs=recipe_obj.epochs,
-            steps_per_epoch=steps,
-            validation_data=test_data,
-            validation_steps=validation_steps,
-            shuffle=False,  # the pipeline shuffles
-            callbacks=[
-                *own,
-                *callbacks,
-                writer,
-                *(board if out else []),
-                checkpoint,
-                *_progress_bar(callbacks),
-            ],
-            initial_epoch=initial_epoch,
-            verbose=verbose,
-        )
+        with warnings.catch_warnings():
+            # A distributed data set reports its per-replica batches as its
+            # size, so Keras reads past the end of the (complete) test set
+            # and warns at every validation. The training data repeats.
+            warnings.filterwarnings("ignore", "Your input ran out of data")
+            network.fit(
+                train_data,
+                epochs=recipe_obj.epochs,
+                steps_per_epoch=steps,
+                validation_data=test_data,
+                validation_steps=validation_steps,
+                shuffle=False,  # the pipeline shuffles
+                callbacks=[
+                    *own,
+                    *callbacks,
+                    writer,
+                    *(board if out else []),
+                    checkpoint,
+                    *_progress_bar(callbacks),
+                ],
+                initial_epoch=initial_epoch,
+                verbose=verbose,
+            )
         content = writer.write(completed=True)
         if out is not None and is_chief(strategy_obj):
             atomic_save_model(network, os.path.join(run_dir, MODEL_FILE))
@@ -353,12 +346,10 @@ def _finished(out, previous, config):
     return TrainResult(model, previous["epochs"], previous["config"], out, resumed=True)
 
 
-def _steps(dataset, split, global_batch, data_dir, manual_dir):
-    """Batches of `global_batch` examples in `split` (the last one partial),
-    or None when the size is unknown."""
+def _steps(dataset, global_batch, data_dir, manual_dir):
     local = load_dataset(
         dataset,
-        split,
+        "train",
         global_batch,
         augment=False,
         shuffle=False,
@@ -366,7 +357,11 @@ def _steps(dataset, split, global_batch, data_dir, manual_dir):
         manual_dir=manual_dir,
     )
     count = int(local.cardinality())
-    return count if count > 0 else None
+    if count <= 0:
+        raise ValueError(
+            f"The size of {dataset!r} is unknown; pass steps_per_epoch= explicitly."
+        )
+    return count
 
 
 def _progress_bar(callbacks):

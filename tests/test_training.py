@@ -146,7 +146,7 @@ try:
           verbose=0)
 except ValueError as error:
     print("ERROR", error)
-result = train("cifar_resnet8", "digits", epochs=1, batch_size=64, strategy="mirrored",
+result = train("cifar_resnet8", "digits", epochs=2, batch_size=64, strategy="mirrored",
                out=sys.argv[1], verbose=0)
 from keras_eraserelu.data import load_dataset
 examples = sum(len(y) for _, y in load_dataset("digits", "test", 50))
@@ -170,8 +170,8 @@ def test_train_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert "ERROR" in result.stdout and "63" in result.stdout
     history = read_history(tmp_path / "run" / "history.json")
     assert history["strategy"]["replicas"] == 2 and history["completed"]
-    # Validation covers the test set exactly once and says nothing about
-    # running out of data.
+    # Each validation covers the test set exactly once and says nothing
+    # about running out of data.
     assert "ran out of data" not in result.stderr
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     seen = metrics["seen"]
