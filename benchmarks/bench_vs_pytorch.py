@@ -41,14 +41,15 @@ flags, rounds of 10 steps, images/s (Keras / PyTorch):
 
 | | Keras 3 BN | fused BN | + pooled shortcut, one fit | PyTorch |
 |---|---|---|---|---|
-| float32 | 168 (0.79x) | 209-223 (1.00-1.03x) | 234 (1.04x) | 225 |
-| bfloat16 | 214 (0.62x) | 305-341 (0.95-0.98x) | 338 (0.94x) | 360 |
+| float32 | 168 (0.79x) | 209-223 (1.00-1.03x) | 226 (1.04x) | 217 |
+| bfloat16 | 214 (0.62x) | 305-341 (0.95-0.98x) | 348 (0.98x) | 355 |
 
-Paired rounds of the last column's run (11 rounds, 95% t intervals):
-float32 1.03x [1.00, 1.06], bfloat16 0.95x [0.93, 0.98]. Earlier runs of
-the same package, timed with one `fit` a round, gave bfloat16 0.94-1.03x of
-the medians (paired 0.96x [0.92, 1.01], 0.97x [0.93, 1.01], 1.00x [0.97,
-1.03]). So float32 is at or above PyTorch and bfloat16 0-6% below it.
+Paired rounds of the last column's run (15 rounds, 95% t intervals):
+float32 1.04x [1.02, 1.06], bfloat16 0.97x [0.93, 1.01]. Other runs of the
+package as it is: bfloat16 0.95x [0.93, 0.98] (11 rounds) and, with
+`TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1`, 0.98x [0.96, 1.00] (9 rounds); timed
+with one `fit` a round, 0.96x-1.00x. So float32 is above PyTorch and
+bfloat16 0-5% below it.
 
 What cost on the Keras side (`--profile`, timing variants in one process),
 and what the package changed:
@@ -75,7 +76,8 @@ pipeline) is at or below PyTorch's cost. Tried and not better: XLA
 inter-op thread (0.96x [0.94, 0.98] against 1.00x [0.97, 1.03] with the
 default, one after the other), four (0.97x),
 `TF_ONEDNN_THREADPOOL_USE_CALLER_THREAD=1` (0.90x [0.85, 0.94]),
-`TF_MKL_OPTIMIZE_PRIMITIVE_MEMUSE=0` (no change), a fused TensorFlow
+`TF_MKL_OPTIMIZE_PRIMITIVE_MEMUSE=0` and `TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1`
+(no change), a fused TensorFlow
 momentum kernel for the optimizer (0.5 ms a step).
 
 On shared cores: when other work takes a core, PyTorch's OpenMP threads
