@@ -17,8 +17,8 @@ Measured on the project's 2-core AMD EPYC (AVX512_BF16), TensorFlow 2.21,
 | float32 | 3.77-4.54 ms | 13.29-13.79 ms | 3.04-3.52x |
 | bfloat16 | 2.74-2.84 ms | 11.91-12.78 ms | 4.35-4.50x |
 
-(two runs.) About 10 ms of a ~400 ms cifar_resnet56 training step (2-3%); TensorFlow's
-StridedSliceGrad kernel is what costs.
+(two runs.) About 10 ms of a ~400 ms cifar_resnet56 training step (2-3%);
+TensorFlow's StridedSliceGrad kernel is what costs.
 
 Usage:
 
