@@ -65,7 +65,7 @@ def test_fit_prints_means_and_keeps_every_value_in_the_history(capsys):
     assert _printed(line, "loss") == pytest.approx(history["loss"][0], rel=1e-3)
 
 
-def test_train_shows_the_means_and_keeps_a_users_progress_bar(capsys):
+def _train_briefly(**kwargs):
     train(
         "cifar_resnet8",
         "digits",
@@ -74,7 +74,12 @@ def test_train_shows_the_means_and_keeps_a_users_progress_bar(capsys):
         validation_steps=1,
         activation_stats=True,
         verbose=2,
+        **kwargs,
     )
+
+
+def test_train_shows_the_means_and_keeps_a_users_progress_bar(capsys):
+    _train_briefly()
     line = capsys.readouterr().out
     assert "dead/mean" in line and "dead/stage" not in line
 
@@ -85,15 +90,6 @@ def test_train_shows_the_means_and_keeps_a_users_progress_bar(capsys):
             Counting.epochs += 1
             super().on_epoch_end(epoch, logs)
 
-    train(
-        "cifar_resnet8",
-        "digits",
-        epochs=1,
-        steps_per_epoch=2,
-        validation_steps=1,
-        activation_stats=True,
-        callbacks=[Counting()],
-        verbose=2,
-    )
+    _train_briefly(callbacks=[Counting()])
     assert Counting.epochs == 1
     assert "dead/stage" in capsys.readouterr().out  # theirs prints everything
