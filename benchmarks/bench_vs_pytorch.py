@@ -233,11 +233,11 @@ class StepTimer(keras.callbacks.Callback):
         return batch_size * (last - first) / (end - start)
 
 
-class Rounds(keras.callbacks.Callback):
+class Rounds(StepTimer):
     """Makes each epoch of one `fit` a Keras round and runs a PyTorch round
     next to it: after the epoch in even rounds, before it in odd ones.
 
-    Within an epoch, the steps after the first are timed (as `StepTimer`).
+    Within an epoch, the steps after the first are timed (as by `StepTimer`).
     `report(index, keras_rate, torch_rate)` is called after each round.
     """
 
@@ -253,12 +253,8 @@ class Rounds(keras.callbacks.Callback):
             self.rates["torch"].append(self.torch_round())
         self.marks = []
 
-    def on_train_batch_end(self, batch, logs=None):
-        self.marks.append((batch, time.perf_counter()))
-
     def on_epoch_end(self, epoch, logs=None):
-        (first, start), (last, end) = self.marks[0], self.marks[-1]
-        self.rates["keras"].append(self.batch_size * (last - first) / (end - start))
+        self.rates["keras"].append(self.images_per_second(self.batch_size))
         if epoch % 2 == 0:
             self.rates["torch"].append(self.torch_round())
         self.report(epoch, self.rates["keras"][-1], self.rates["torch"][-1])

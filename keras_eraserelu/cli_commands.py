@@ -24,12 +24,8 @@ import sys
 
 def placement_from_args(args):
     """The `plan_erasure` keyword arguments given on the command line."""
-    where = args.where
-    if where is not None and where.lstrip("-").isdigit():
-        where = int(where)
-    modules = args.modules
-    if modules:
-        modules = [int(m) if m.lstrip("-").isdigit() else m for m in modules]
+    where = None if args.where is None else _placement(args.where)
+    modules = [_placement(m) for m in args.modules] if args.modules else args.modules
     return {
         "where": where,
         "select": args.select,
@@ -113,7 +109,7 @@ def run_models(args):
 def run_train(args):
     from keras_eraserelu.training import train
 
-    erase = int(args.erase) if args.erase.lstrip("-").isdigit() else args.erase
+    erase = _placement(args.erase)
     jit = {"auto": "auto", "on": True, "off": False}[args.jit_compile]
     verbose = int(args.verbose) if args.verbose.isdigit() else args.verbose
     result = train(
@@ -164,7 +160,7 @@ def run_tune(args):
         epochs=_int_list("--epochs", args.epochs),
         batch_size=_int_list("--batch-size", args.batch_size),
         recipe=args.recipe,
-        where=int(where) if where.lstrip("-").isdigit() else where,
+        where=_placement(where),
         kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
         steps_per_epoch=args.steps_per_epoch,
         validation_steps=args.validation_steps,
@@ -254,6 +250,7 @@ def run_demo(args):
 
 
 def _placement(text):
+    """A placement word ('last', a module name) or, if it is one, an int."""
     text = text.strip()
     return int(text) if text.lstrip("-").isdigit() else text
 
