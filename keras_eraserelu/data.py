@@ -81,6 +81,7 @@ def load_dataset(
     drop_remainder=False,
     image_size=None,
     shuffle_buffer=None,
+    skip_batches=0,
 ):
     """Batches of `(images, labels)` of a data set, ready for `model.fit`.
 
@@ -121,6 +122,11 @@ def load_dataset(
             size / 0.875); other data sets are resized. None: the spec's.
         shuffle_buffer: None or int. None: the whole split, at most 100,000
             (ImageNet: 10,000 JPEG records).
+        skip_batches: int >= 0. Start the stream this many batches in, for a
+            resumed run: the same batches as dropping the first
+            `skip_batches` of the stream started from the beginning, the
+            skipped examples read but neither decoded nor augmented. Defaults
+            to 0.
 
     Returns:
         A `tf.data.Dataset` of (float32 images (B, H, W, C), int32 labels (B,)).
@@ -146,6 +152,7 @@ def load_dataset(
     _check_seed(seed)
     size = _image_size(spec, image_size)
     cache = _check_cache(spec, cache)
+    _check_skip(skip_batches)
 
     if spec.family == "digits":
         images, labels = _digits_split(split)
@@ -188,15 +195,19 @@ def load_dataset(
         repeat=repeat,
         drop_remainder=drop_remainder,
         sharded=input_context is not None,
+        skip_batches=skip_batches,
     )
 
 
-def distributed_dataset(strategy, name, split, global_batch_size, **kwargs):
+def distributed_dataset(
+    strategy, name, split, global_batch_size, *, skip_steps=0, **kwargs
+):
     """A `load_dataset` pipeline per input worker of a `tf.distribute` strategy.
 
     Each worker builds its own pipeline with its `InputContext`: it reads its
     shard and batches `global_batch_size / num_replicas_in_sync` examples per
-    replica.
+    replica. `skip_steps` starts every pipeline that many global steps in
+    (a resumed run), as `load_dataset(skip_batches=...)` does.
 
     Args:
         strategy: a `tf.distribute.Strategy`.
@@ -225,10 +236,19 @@ def distributed_dataset(strategy, name, split, global_batch_size, **kwargs):
     spec = dataset_spec(name)
     resolve_split(spec, split)
     _per_replica_batch_size(global_batch_size, None)
+    _check_skip(skip_steps)
 
     def dataset_fn(input_context):
+        # Each pipeline feeds its replicas one batch each per step.
+        replicas = input_context.num_replicas_in_sync
+        per_pipeline = replicas // input_context.num_input_pipelines
         return load_dataset(
-            name, split, global_batch_size, input_context=input_context, **kwargs
+            name,
+            split,
+            global_batch_size,
+            input_context=input_context,
+            skip_batches=skip_steps * per_pipeline,
+            **kwargs,
         )
 
     return strategy.distribute_datasets_from_function(dataset_fn)
@@ -342,21 +362,28 @@ def _finish(
     repeat,
     drop_remainder,
     sharded,
+    skip_batches=0,
 ):
-    """Shuffle -> repeat -> decode -> batch -> augment -> prefetch.
+    """Shuffle -> repeat -> skip -> decode -> batch -> augment -> prefetch.
 
     `decode(image, seed)` runs per example, `augment(images, seed)` per batch,
-    both in parallel maps, each call with its own stateless seed.
+    both in parallel maps, each call with its own stateless seed drawn from
+    one stream per `seed`: skipping `skip_batches` batches skips the examples
+    before they are decoded and the same number of draws from each stream,
+    so a resumed pipeline continues the uninterrupted one exactly.
     """
+    skip_examples = skip_batches * batch_size
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed)
     if repeat:
         dataset = dataset.repeat()
+    if skip_examples:
+        dataset = dataset.skip(skip_examples)
     if decode is not None:
-        dataset = _map_with_seeds(dataset, decode, seed)
+        dataset = _map_with_seeds(dataset, decode, seed, skip=skip_examples)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     if augment is not None:
-        dataset = _map_with_seeds(dataset, augment, seed)
+        dataset = _map_with_seeds(dataset, augment, seed, skip=skip_batches)
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     # Out-of-order results are faster; allowed where the order is random anyway.
@@ -367,10 +394,11 @@ def _finish(
     return dataset.with_options(options)
 
 
-def _map_with_seeds(dataset, transform, seed):
+def _map_with_seeds(dataset, transform, seed, skip=0):
     # New seeds every epoch; the same sequence of them for the same `seed`.
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    dataset = tf.data.Dataset.zip(dataset, seeds.batch(2))
+    seeds = seeds.batch(2).skip(skip)
+    dataset = tf.data.Dataset.zip(dataset, seeds)
     return dataset.map(
         lambda example, call_seed: (
             transform(example[0], call_seed),
@@ -434,6 +462,13 @@ def _check_cache(spec, cache):
             f"Received: cache={cache!r}."
         )
     return cache
+
+
+def _check_skip(skip):
+    if isinstance(skip, bool) or not isinstance(skip, (int, np.integer)) or skip < 0:
+        raise ValueError(
+            f"The number of batches to skip must be an int >= 0. Received: {skip!r}."
+        )
 
 
 def _check_seed(seed):

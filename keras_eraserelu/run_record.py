@@ -23,6 +23,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import tempfile
 
 import keras
@@ -31,6 +32,88 @@ HISTORY_FILE = "history.json"
 MODEL_FILE = "model.keras"
 CHECKPOINT_DIR = "backup"
 CHECKPOINT_STATE = "state.json"
+TENSORBOARD_DIR = "tensorboard"
+MIN_FREE_BYTES = 64 * 2**20  # below this a run would die at its first checkpoint
+
+
+class DamagedRunFileError(ValueError):
+    """A file of a run directory cannot be read: it names the file and the way
+    out."""
+
+    def __init__(self, path, problem):
+        super().__init__(
+            f"{path} is damaged ({problem}). Delete it to redo the epochs it "
+            "recorded, or start the run over with --restart (`restart=True`)."
+        )
+        self.path = path
+
+
+def check_output_dir(out):
+    """Raises a ValueError naming `out` if a run could not write there.
+
+    Checked before any data is loaded or model built: `out` must be a
+    directory or not exist yet, its nearest existing folder must be writable,
+    and its disk must have at least `MIN_FREE_BYTES` free.
+
+    Example:
+
+    ```python
+    check_output_dir("runs/r20")   # None, or a ValueError saying why not
+    ```
+    """
+    path = os.path.abspath(os.fspath(out))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(
+            f"The output directory {out!r} is an existing file, not a directory. "
+            "Choose a directory path (it is created if missing)."
+        )
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(
+            f"The output directory {out!r} cannot be created: {existing!r} is a "
+            "file, not a directory."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"The output directory {out!r} is not writable: no permission to "
+            f"write in {existing!r}. Choose another directory."
+        )
+    free = shutil.disk_usage(existing).free
+    if free < MIN_FREE_BYTES:
+        raise ValueError(
+            f"No space left for the output directory {out!r}: {free / 2**20:.1f} "
+            f"MiB free on the disk of {existing!r}, at least "
+            f"{MIN_FREE_BYTES // 2**20} MiB needed. Free some space or choose "
+            "another disk."
+        )
+
+
+def clear_run(directory):
+    """Removes a run's own files (history, checkpoint, model, TensorBoard logs)
+    from `directory`, for a run started over; other files stay."""
+    for name in (HISTORY_FILE, MODEL_FILE):
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            os.remove(path)
+    for name in (CHECKPOINT_DIR, TENSORBOARD_DIR):
+        shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+
+
+def read_json(path):
+    """The content of a JSON file of a run, or None when it does not exist.
+
+    Raises:
+        DamagedRunFileError: when the file is not valid JSON (e.g. truncated).
+    """
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as stream:
+            return json.load(stream)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DamagedRunFileError(path, f"not valid JSON: {error}") from None
 
 
 def atomic_write_text(path, text):
@@ -94,7 +177,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
         os.makedirs(self.directory, exist_ok=True)
         name = f"epoch-{epoch + 1}.weights.h5"
         self.model.save_weights(os.path.join(self.directory, name))
-        state = {"epoch": epoch + 1, "weights": name}
+        state = {
+            "epoch": epoch + 1,
+            "weights": name,
+            "seed_states": [v.numpy().tolist() for v in _seed_states(self.model)],
+        }
         atomic_write_text(
             os.path.join(self.directory, CHECKPOINT_STATE), json.dumps(state)
         )
@@ -103,22 +190,65 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 os.remove(os.path.join(self.directory, old))
 
 
+def checkpoint_epoch(directory):
+    """The number of finished epochs the checkpoint of a run holds (0: none).
+
+    Raises:
+        DamagedRunFileError: when `backup/state.json` cannot be read.
+    """
+    return _checkpoint_state(directory)["epoch"]
+
+
 def restore_checkpoint(model, directory):
-    """Loads the last complete checkpoint of a run into a compiled `model`.
+    """Loads the last complete checkpoint of a run into a compiled `model`:
+    weights, optimizer state and the state of every random seed generator
+    (dropout), so that the run continues as if it had never stopped.
 
     Returns:
         The number of finished epochs it holds (0 when there is none), to pass
         to `fit(initial_epoch=...)`.
+
+    Raises:
+        DamagedRunFileError: when the state or the weights file is damaged.
     """
-    state_path = os.path.join(directory, CHECKPOINT_DIR, CHECKPOINT_STATE)
-    if not os.path.exists(state_path):
+    state = _checkpoint_state(directory)
+    if not state["epoch"]:
         return 0
-    with open(state_path) as stream:
-        state = json.load(stream)
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    model.load_weights(os.path.join(directory, CHECKPOINT_DIR, state["weights"]))
-    return int(state["epoch"])
+    path = os.path.join(directory, CHECKPOINT_DIR, state["weights"])
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError, KeyError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DamagedRunFileError(path, f"cannot be loaded: {reason}") from None
+    seeds = _seed_states(model)
+    stored = state.get("seed_states", [])
+    if len(stored) == len(seeds):
+        for variable, value in zip(seeds, stored):
+            variable.assign(value)
+    return state["epoch"]
+
+
+def _checkpoint_state(directory):
+    state_path = os.path.join(directory, CHECKPOINT_DIR, CHECKPOINT_STATE)
+    state = read_json(state_path)
+    if state is None:
+        return {"epoch": 0}
+    if not (
+        isinstance(state, dict)
+        and isinstance(state.get("epoch"), int)
+        and isinstance(state.get("weights"), str)
+    ):
+        raise DamagedRunFileError(state_path, "expected 'epoch' and 'weights'")
+    return state
+
+
+def _seed_states(model):
+    """The state variables of the model's random seed generators (dropout...),
+    which `save_weights` leaves out."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 def clear_checkpoint(directory):
@@ -131,11 +261,17 @@ def clear_checkpoint(directory):
 
 
 def read_history(path):
-    """The content of a `history.json`, or None when there is none."""
-    if not os.path.exists(path):
-        return None
-    with open(path) as stream:
-        return json.load(stream)
+    """The content of a `history.json`, or None when there is none.
+
+    Raises:
+        DamagedRunFileError: when the file is not a run's history.
+    """
+    content = read_json(path)
+    if content is not None and not (
+        isinstance(content, dict) and isinstance(content.get("epochs"), list)
+    ):
+        raise DamagedRunFileError(path, "expected a run's 'config' and 'epochs'")
+    return content
 
 
 def versions():

@@ -23,11 +23,13 @@ result.history[-1]["val_accuracy"]
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import tempfile
 import warnings
+import zipfile
 
 import keras
 import tensorflow as tf
@@ -48,13 +50,19 @@ from keras_eraserelu.models.registry import get_builder
 from keras_eraserelu.precision import apply_precision, resolve_jit_compile
 from keras_eraserelu.progress import LayerStatsProgbar
 from keras_eraserelu.recipes import get_recipe, recipe_for_model
+from keras_eraserelu.run_lock import RunLock
 from keras_eraserelu.run_record import (
     HISTORY_FILE,
     MODEL_FILE,
+    TENSORBOARD_DIR,
+    DamagedRunFileError,
     EpochCheckpoint,
     HistoryWriter,
     atomic_save_model,
+    check_output_dir,
+    checkpoint_epoch,
     clear_checkpoint,
+    clear_run,
     read_history,
     restore_checkpoint,
     versions,
@@ -113,6 +121,7 @@ def train(
     callbacks=(),
     verbose="auto",
     model_kwargs=None,
+    restart=False,
 ):
     """Trains a registry model (or a builder) on a data set with a recipe.
 
@@ -143,9 +152,17 @@ def train(
         callbacks: more Keras callbacks.
         verbose: "auto", 0, 1 or 2, as in `fit`.
         model_kwargs: dict. More builder arguments.
+        restart: bool. Delete the run's files in `out` (history, checkpoint,
+            model, TensorBoard logs) and start over. Defaults to False.
 
     Returns:
         A `TrainResult`.
+
+    Raises:
+        ValueError: before any data is loaded or model built, for an `out`
+            that is a file, not writable or on a full disk, holds another
+            run, is in use by another process (`RunLockedError`) or holds a
+            damaged file (`DamagedRunFileError`, naming it).
     """
     spec = dataset_spec(dataset)
     model_name = (
@@ -162,105 +179,118 @@ def train(
         "steps_per_epoch": steps_per_epoch,
         "progressive_erase": list(progressive_erase) if progressive_erase else None,
     }
-    previous = existing_run(out, config)
-    if previous and previous.get("completed"):
-        return _finished(out, previous, config)
+    if out is not None:
+        check_output_dir(out)
+    given_strategy = None if isinstance(strategy, str) else strategy
+    with _run_lock(out, given_strategy):
+        if restart and out is not None and is_chief(given_strategy):
+            clear_run(out)
+        previous = existing_run(out, config)
+        if previous and previous.get("completed"):
+            return _finished(out, previous, config)
+        initial_epoch = checkpoint_epoch(out) if out else 0
 
-    strategy_obj = make_strategy(strategy) if isinstance(strategy, str) else strategy
-    if isinstance(strategy_obj, tf.distribute.MultiWorkerMirroredStrategy):
-        patch_multiworker_fit()  # a strategy built by the caller, not make_strategy
-    per_replica_batch_size(global_batch, strategy_obj)
-    keras.utils.set_random_seed(seed)
-    policy = apply_precision(precision, strategy_obj)
-    jit = resolve_jit_compile(jit_compile, strategy_obj)
+        strategy_obj = given_strategy or make_strategy(strategy)
+        if isinstance(strategy_obj, tf.distribute.MultiWorkerMirroredStrategy):
+            patch_multiworker_fit()  # a strategy built by the caller
+        per_replica_batch_size(global_batch, strategy_obj)
+        keras.utils.set_random_seed(seed)
+        policy = apply_precision(precision, strategy_obj)
+        jit = resolve_jit_compile(jit_compile, strategy_obj)
 
-    train_data = distributed_dataset(
-        strategy_obj,
-        dataset,
-        "train",
-        global_batch,
-        seed=seed,
-        repeat=True,
-        data_dir=data_dir,
-        manual_dir=manual_dir,
-    )
-    test_data = distributed_dataset(
-        strategy_obj,
-        dataset,
-        "test",
-        global_batch,
-        data_dir=data_dir,
-        manual_dir=manual_dir,
-    )
-    steps = steps_per_epoch or _steps(dataset, global_batch, data_dir, manual_dir)
-
-    with strategy_obj.scope():
-        network = builder(
-            input_shape=spec.image_shape,
-            classes=spec.num_classes,
-            erase=None if progressive_erase else placement,
-            **(model_kwargs or {}),
-        )
-        if progressive_erase:
-            network = make_erasable(network, **erase_arguments(placement))
-        network.compile(
-            optimizer=recipe_obj.optimizer(steps, global_batch),
-            loss=keras.losses.SparseCategoricalCrossentropy(),
-            metrics=["accuracy"],
-            jit_compile=jit,
-        )
-
-    config.update(precision=policy, jit_compile=jit, steps_per_epoch=steps)
-    extra = {"strategy": describe_strategy(strategy_obj), "versions": versions()}
-    with _run_directory(out, strategy_obj) as run_dir:
-        writer = HistoryWriter(
-            os.path.join(run_dir, HISTORY_FILE),
-            config,
-            extra,
-            previous,
-            enabled=out is not None,
-        )
-        own = _own_callbacks(
-            progressive_erase,
-            activation_stats,
-            gradient_stats,
+        data = {"data_dir": data_dir, "manual_dir": manual_dir}
+        steps = steps_per_epoch or _steps(dataset, global_batch, **data)
+        train_data = distributed_dataset(
+            strategy_obj,
             dataset,
-            data_dir,
-            manual_dir,
+            "train",
+            global_batch,
+            seed=seed,
+            repeat=True,
+            skip_steps=initial_epoch * steps,  # resume where the run stopped
+            **data,
         )
-        # Every worker resumes from the chief's checkpoint (a shared `out`);
-        # only the chief writes one.
-        initial_epoch = restore_checkpoint(network, out) if out else 0
-        checkpoint = EpochCheckpoint(run_dir, enabled=out is not None)
-        board = [keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"))]
-        with warnings.catch_warnings():
-            # A distributed data set reports its per-replica batches as its
-            # size, so Keras reads past the end of the (complete) test set
-            # and warns at every validation. The training data repeats.
-            warnings.filterwarnings("ignore", "Your input ran out of data")
-            network.fit(
-                train_data,
-                epochs=recipe_obj.epochs,
-                steps_per_epoch=steps,
-                validation_data=test_data,
-                validation_steps=validation_steps,
-                shuffle=False,  # the pipeline shuffles
-                callbacks=[
-                    *own,
-                    *callbacks,
-                    writer,
-                    *(board if out else []),
-                    checkpoint,
-                    *_progress_bar(callbacks),
-                ],
-                initial_epoch=initial_epoch,
-                verbose=verbose,
+        test_data = distributed_dataset(
+            strategy_obj, dataset, "test", global_batch, **data
+        )
+
+        with strategy_obj.scope():
+            network = builder(
+                input_shape=spec.image_shape,
+                classes=spec.num_classes,
+                erase=None if progressive_erase else placement,
+                **(model_kwargs or {}),
             )
-        content = writer.write(completed=True)
-        if out is not None and is_chief(strategy_obj):
-            atomic_save_model(network, os.path.join(run_dir, MODEL_FILE))
-            clear_checkpoint(run_dir)
+            if progressive_erase:
+                network = make_erasable(network, **erase_arguments(placement))
+            network.compile(
+                optimizer=recipe_obj.optimizer(steps, global_batch),
+                loss=keras.losses.SparseCategoricalCrossentropy(),
+                metrics=["accuracy"],
+                jit_compile=jit,
+            )
+
+        config.update(precision=policy, jit_compile=jit, steps_per_epoch=steps)
+        extra = {"strategy": describe_strategy(strategy_obj), "versions": versions()}
+        with _run_directory(out, strategy_obj) as run_dir:
+            writer = HistoryWriter(
+                os.path.join(run_dir, HISTORY_FILE),
+                config,
+                extra,
+                previous,
+                enabled=out is not None,
+            )
+            own = _own_callbacks(
+                progressive_erase, activation_stats, gradient_stats, dataset, **data
+            )
+            # Every worker resumes from the chief's checkpoint (a shared `out`);
+            # only the chief writes one.
+            if initial_epoch:
+                restore_checkpoint(network, out)
+                print(
+                    f"resuming {out} at epoch {initial_epoch + 1} of "
+                    f"{recipe_obj.epochs} ({initial_epoch} finished epochs kept)",
+                    flush=True,
+                )
+            checkpoint = EpochCheckpoint(run_dir, enabled=out is not None)
+            board = [
+                keras.callbacks.TensorBoard(os.path.join(run_dir, TENSORBOARD_DIR))
+            ]
+            with warnings.catch_warnings():
+                # A distributed data set reports its per-replica batches as its
+                # size, so Keras reads past the end of the (complete) test set
+                # and warns at every validation. The training data repeats.
+                warnings.filterwarnings("ignore", "Your input ran out of data")
+                network.fit(
+                    train_data,
+                    epochs=recipe_obj.epochs,
+                    steps_per_epoch=steps,
+                    validation_data=test_data,
+                    validation_steps=validation_steps,
+                    shuffle=False,  # the pipeline shuffles
+                    callbacks=[
+                        *own,
+                        *callbacks,
+                        writer,
+                        *(board if out else []),
+                        checkpoint,
+                        *_progress_bar(callbacks),
+                    ],
+                    initial_epoch=initial_epoch,
+                    verbose=verbose,
+                )
+            content = writer.write(completed=True)
+            if out is not None and is_chief(strategy_obj):
+                atomic_save_model(network, os.path.join(run_dir, MODEL_FILE))
+                clear_checkpoint(run_dir)
     return TrainResult(network, content["epochs"], config, out, resumed=bool(previous))
+
+
+def _run_lock(out, strategy):
+    """The run directory's lock on the chief; nothing to hold elsewhere."""
+    if out is None or not is_chief(strategy):
+        return contextlib.nullcontext()
+    return RunLock(out, purpose="train")
 
 
 def _check_builder(model):
@@ -342,7 +372,15 @@ def _finished(out, previous, config):
         f"{out}: this run is complete ({len(previous['epochs'])} epochs); not repeated."
     )
     path = os.path.join(out, MODEL_FILE)
-    model = keras.models.load_model(path) if os.path.exists(path) else None
+    model = None
+    if os.path.exists(path):
+        try:
+            model = keras.models.load_model(path)
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
+            reason = str(error).splitlines()[0] if str(error) else "unreadable"
+            raise DamagedRunFileError(
+                path, f"not a loadable Keras archive: {reason}"
+            ) from None
     return TrainResult(model, previous["epochs"], previous["config"], out, resumed=True)
 
 
@@ -373,7 +411,12 @@ def _progress_bar(callbacks):
 
 
 def _own_callbacks(
-    progressive_erase, activation_stats, gradient_stats, dataset, data_dir, manual_dir
+    progressive_erase,
+    activation_stats,
+    gradient_stats,
+    dataset,
+    data_dir=None,
+    manual_dir=None,
 ):
     own = []
     if progressive_erase:

@@ -41,9 +41,11 @@ import importlib
 import json
 import os
 import tempfile
+from contextlib import nullcontext
 
 import keras_tuner
 
+from keras_eraserelu.run_lock import RunLock
 from keras_eraserelu.tuning import PlacementHyperModel, check_space
 from keras_eraserelu.tuning_result import (  # noqa: F401  (re-exports the colours)
     ERASED_COLOR,
@@ -161,38 +163,44 @@ def tune_placements(
     project_dir = os.path.join(directory, project_name)
     settings_path = os.path.join(project_dir, SETTINGS_FILE)
     settings = _settings(hypermodel, tuner, objective)
-    if role != "worker" and not overwrite:
-        _check_settings(settings_path, settings)
-
-    common = dict(
-        hypermodel=hypermodel,
-        objective=objective,
-        directory=directory,
-        project_name=project_name,
-        overwrite=overwrite and role != "worker",  # never delete the chief's files
-        seed=seed,
-    )
-    if tuner == "hyperband":
-        search = keras_tuner.Hyperband(
-            max_epochs=hypermodel.epochs[0], factor=factor, **common
-        )
-        search.oracle.max_trials = max_trials
-    else:
-        tuner_class = getattr(keras_tuner, _TUNER_CLASSES[tuner])
-        search = tuner_class(max_trials=max_trials, **common)
+    # The chief (or a lone search) holds the project, workers share it; the
+    # lock lies beside the project folder, which overwrite=True deletes.
+    lock = nullcontext()
     if role != "worker":
-        os.makedirs(project_dir, exist_ok=True)
-        with open(settings_path, "w") as handle:
-            json.dump(settings, handle, indent=2)
-    search.search(callbacks=list(callbacks), verbose=verbose)
+        lock = RunLock(directory, "tune", name=f".{project_name}.lock")
+    with lock:
+        if role != "worker" and not overwrite:
+            _check_settings(settings_path, settings)
 
-    modules = [module.name for module in hypermodel.modules]
-    if role == "worker":
-        name = getattr(objective, "name", objective)
-        return TuningResult(
-            None, None, None, None, [], modules, name, role, project_dir
+        common = dict(
+            hypermodel=hypermodel,
+            objective=objective,
+            directory=directory,
+            project_name=project_name,
+            overwrite=overwrite and role != "worker",  # never delete the chief's files
+            seed=seed,
         )
-    return result_from_search(search, hypermodel, modules, role, project_dir)
+        if tuner == "hyperband":
+            search = keras_tuner.Hyperband(
+                max_epochs=hypermodel.epochs[0], factor=factor, **common
+            )
+            search.oracle.max_trials = max_trials
+        else:
+            tuner_class = getattr(keras_tuner, _TUNER_CLASSES[tuner])
+            search = tuner_class(max_trials=max_trials, **common)
+        if role != "worker":
+            os.makedirs(project_dir, exist_ok=True)
+            with open(settings_path, "w") as handle:
+                json.dump(settings, handle, indent=2)
+        search.search(callbacks=list(callbacks), verbose=verbose)
+
+        modules = [module.name for module in hypermodel.modules]
+        if role == "worker":
+            name = getattr(objective, "name", objective)
+            return TuningResult(
+                None, None, None, None, [], modules, name, role, project_dir
+            )
+        return result_from_search(search, hypermodel, modules, role, project_dir)
 
 
 def distributed_role():
