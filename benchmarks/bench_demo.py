@@ -37,7 +37,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     out = os.path.join(tempfile.mkdtemp(prefix="bench-demo-"), "eraserelu-demo")
-    command = [sys.executable, "-m", "keras_eraserelu.cli", "demo", "--out", out]
+    command = [sys.executable, "-m", "eraserelu", "demo", "--out", out]
     for flag in ("seeds", "epochs"):
         if getattr(args, flag) is not None:
             command += [f"--{flag}", str(getattr(args, flag))]

@@ -1,15 +1,16 @@
-"""What each `eraserelu` command does, once `keras_eraserelu.cli` has parsed it.
+"""What each `eraserelu` command does, once `eraserelu.cli` has parsed it.
 
-Each `run_<command>(args)` takes the parsed `argparse.Namespace` and returns
-the exit status; heavy modules are imported inside, so `eraserelu --help`
-stays fast.
+Each `run_<command>(args)` takes the `argparse.Namespace` of
+`eraserelu.cli.build_parser()`, whose values are already checked and
+converted (ints, tuples, placements), and returns the exit status. The
+command line imports this module only after parsing succeeded, so that
+`eraserelu --help` imports no Keras.
 
 Example:
 
 ```python
-args = argparse.Namespace(model="cifar_resnet20", input_shape=None, where=None,
-                          select=None, exclude=None, kinds="relu", modules=None,
-                          ratio=1.0, ratio_from="start", json=None, plot=None)
+from eraserelu.cli import build_parser
+args = build_parser().parse_args(["inspect", "cifar_resnet20", "--where", "1"])
 run_inspect(args)   # prints the plan of cifar_resnet20, returns 0
 ```
 """
@@ -20,18 +21,17 @@ import json
 import math
 import os
 import sys
+import zipfile
 
 
 def placement_from_args(args):
     """The `plan_erasure` keyword arguments given on the command line."""
-    where = None if args.where is None else _placement(args.where)
-    modules = [_placement(m) for m in args.modules] if args.modules else args.modules
     return {
-        "where": where,
+        "where": args.where,
         "select": args.select,
         "exclude": args.exclude,
-        "kinds": tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
-        "modules": modules,
+        "kinds": args.kinds,
+        "modules": args.modules,
         "ratio": args.ratio,
         "ratio_from": args.ratio_from,
     }
@@ -47,6 +47,8 @@ def load_model_by_name(name, input_shape=None):
     if name.endswith(".keras") or os.path.sep in name:
         if not os.path.exists(name):
             raise FileNotFoundError(f"Model file not found: {name!r}.")
+        if name.endswith(".keras"):
+            check_keras_archive(name)
         return keras.models.load_model(name)
     kwargs = {} if input_shape is None else {"input_shape": input_shape}
     applications = [n for n in dir(keras.applications) if n[:1].isupper()]
@@ -61,22 +63,29 @@ def load_model_by_name(name, input_shape=None):
     )
 
 
-def _parse_shape(text):
-    if text is None:
-        return None
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
+def check_keras_archive(path):
+    """Raises a ValueError unless `path` is a Keras v3 archive (a zip file
+    holding `config.json`), before Keras is asked to open it."""
+    if os.path.isdir(path):
         raise ValueError(
-            f"--input-shape must be comma-separated ints like 224,224,3. "
-            f"Received: {text!r}."
-        ) from None
+            f"{path!r} is a folder, not a Keras archive (.keras zip file)."
+        )
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" in archive.namelist():
+                return
+    size = os.path.getsize(path)
+    raise ValueError(
+        f"{path!r} is not a Keras archive (.keras zip) holding config.json: "
+        f"{'it is empty' if size == 0 else f'{size:,d} bytes of something else'}. "
+        "Save models with `model.save('name.keras')`."
+    )
 
 
 def run_inspect(args):
     from keras_eraserelu.plan import plan_erasure
 
-    model = load_model_by_name(args.model, _parse_shape(args.input_shape))
+    model = load_model_by_name(args.model, args.input_shape)
     plan = plan_erasure(model, **placement_from_args(args))
     print(plan)
     if args.json:
@@ -109,13 +118,11 @@ def run_models(args):
 def run_train(args):
     from keras_eraserelu.training import train
 
-    erase = _placement(args.erase)
     jit = {"auto": "auto", "on": True, "off": False}[args.jit_compile]
-    verbose = int(args.verbose) if args.verbose.isdigit() else args.verbose
     result = train(
         args.model,
         args.dataset,
-        erase=erase,
+        erase=args.erase,
         epochs=args.epochs,
         batch_size=args.batch_size,
         recipe=args.recipe,
@@ -124,13 +131,14 @@ def run_train(args):
         jit_compile=jit,
         seed=args.seed,
         out=args.out,
+        restart=args.restart,
         steps_per_epoch=args.steps_per_epoch,
         data_dir=args.data_dir,
         manual_dir=args.manual_dir,
-        progressive_erase=_window(args.progressive_erase),
+        progressive_erase=args.progressive_erase,
         activation_stats=args.activation_stats,
         gradient_stats=args.gradient_stats or False,
-        verbose=verbose,
+        verbose=args.verbose,
     )
     final = result.final
     print(
@@ -143,11 +151,10 @@ def run_train(args):
 def run_tune(args):
     from keras_eraserelu.tuning_search import tune_placements
 
-    where = args.where
     result = tune_placements(
         args.model,
         args.dataset,
-        space=tuple(part.strip() for part in args.space.split(",")),
+        space=args.space,
         tuner=args.tuner,
         max_trials=args.max_trials,
         objective=args.objective,
@@ -157,11 +164,11 @@ def run_tune(args):
         seed=args.seed,
         factor=args.factor,
         verbose=args.verbose,
-        epochs=_int_list("--epochs", args.epochs),
-        batch_size=_int_list("--batch-size", args.batch_size),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
         recipe=args.recipe,
-        where=_placement(where),
-        kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
+        where=args.where,
+        kinds=args.kinds,
         steps_per_epoch=args.steps_per_epoch,
         validation_steps=args.validation_steps,
         data_dir=args.data_dir,
@@ -187,35 +194,16 @@ def run_tune(args):
     return 1 if result.failed else 0
 
 
-def _int_list(flag, text):
-    if text is None:
-        return None
-    try:
-        values = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise ValueError(
-            f"{flag} must be an int or comma-separated ints like 1,2,4. "
-            f"Received: {text!r}."
-        ) from None
-    return values[0] if len(values) == 1 else values
-
-
 def run_compare(args):
     from keras_eraserelu.experiments import compare
     from keras_eraserelu.variants import depth_variants
 
-    erase = [_placement(part) for part in args.erase.split(",") if part.strip()]
-    models = [m.strip() for m in (args.models or "").split(",") if m.strip()]
-    variants = [(model, placement) for model in models for placement in erase]
+    erase = args.erase
+    variants = [
+        (model, placement) for model in args.models or () for placement in erase
+    ]
     if args.depths:
-        try:
-            depths = [int(part) for part in args.depths.split(",")]
-        except ValueError:
-            raise ValueError(
-                "--depths must be comma-separated ints like 20,56,110. "
-                f"Received: {args.depths!r}."
-            ) from None
-        variants += depth_variants(depths, erase)
+        variants += depth_variants(args.depths, erase)
     if not variants:
         raise ValueError(
             "Nothing to compare: give --models (with --erase) or --depths. "
@@ -227,6 +215,7 @@ def run_compare(args):
         args.seeds,
         args.recipe,
         out=args.out,
+        restart=args.restart,
         epochs=args.epochs,
         batch_size=args.batch_size,
         strategy=args.strategy,
@@ -241,28 +230,22 @@ def run_compare(args):
     return 0
 
 
+def run_export(args):
+    from keras_eraserelu.export import export_plain
+
+    model = load_model_by_name(args.model, args.input_shape)
+    plain = export_plain(model)
+    plain.save(args.out)
+    print(
+        f"{plain.name}: {len(plain.layers)} standard Keras layers, "
+        f"{plain.count_params():,d} params, written to {args.out}"
+    )
+    return 0
+
+
 def run_demo(args):
     from keras_eraserelu.demo import demo
 
     options = {"seeds": args.seeds, "epochs": args.epochs}
     demo(args.out, **{k: v for k, v in options.items() if v is not None})
     return 0
-
-
-def _placement(text):
-    """A placement word ('last', a module name) or, if it is one, an int."""
-    text = text.strip()
-    return int(text) if text.lstrip("-").isdigit() else text
-
-
-def _window(text):
-    if text is None:
-        return None
-    try:
-        start, end = (int(part) for part in text.split(":"))
-    except ValueError:
-        raise ValueError(
-            "--progressive-erase must be START:END epochs like 2:8. "
-            f"Received: {text!r}."
-        ) from None
-    return start, end

@@ -2,10 +2,12 @@
 
 import json
 import subprocess
+import sys
 
 import keras
+import pytest
 
-from keras_eraserelu.cli import main
+from eraserelu.cli import main
 
 
 def test_inspect_application_prints_table_and_writes_json_and_picture(tmp_path, capsys):
@@ -51,12 +53,19 @@ def test_missing_file_and_bad_shape_are_clear_errors(capsys):
     assert main(["inspect", "nowhere/model.keras"]) == 2
     assert "Model file not found" in capsys.readouterr().err
     assert main(["inspect", "VGG16", "--input-shape", "32x32"]) == 2
-    assert "--input-shape must be comma-separated ints" in capsys.readouterr().err
+    assert (
+        "argument --input-shape: expected comma-separated positive ints like "
+        "224,224,3. Received: '32x32'." in capsys.readouterr().err
+    )
 
 
-def test_console_script_is_installed():
+@pytest.mark.parametrize(
+    "command", [["eraserelu"], [sys.executable, "-m", "eraserelu"]]
+)
+def test_console_script_and_module_are_installed(command):
     """The README installs the package, so the script must be on PATH."""
     result = subprocess.run(
-        ["eraserelu", "--help"], capture_output=True, text=True, timeout=60
+        [*command, "--help"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and "inspect" in result.stdout
+    assert "export" in result.stdout

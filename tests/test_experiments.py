@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from keras_eraserelu.cli import main
+from eraserelu.cli import main
 from keras_eraserelu.demo import demo
 from keras_eraserelu.experiment_plots import plot_depth_sweep
 from keras_eraserelu.experiments import ExperimentResult, compare

@@ -88,7 +88,7 @@ def test_killed_run_resumes_without_lost_or_repeated_epochs(tmp_path):
     command = [
         sys.executable,
         "-m",
-        "keras_eraserelu.cli",
+        "eraserelu",
         "train",
         "--model",
         "cifar_resnet8",
@@ -211,7 +211,7 @@ def test_multiworker_run_only_the_chief_writes_the_run_directory(tmp_path):
     command = [
         sys.executable,
         "-m",
-        "keras_eraserelu.cli",
+        "eraserelu",
         "train",
         "--model",
         "cifar_resnet8",

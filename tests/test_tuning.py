@@ -24,7 +24,7 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from keras_eraserelu.cli import main
+from eraserelu.cli import main
 from keras_eraserelu.plan import plan_erasure
 from keras_eraserelu.rewrite import erase_relu
 from keras_eraserelu.tuning import PlacementHyperModel
@@ -382,7 +382,7 @@ def _env(**extra):
 
 
 def _tune_command(out, *more):
-    return [sys.executable, "-m", "keras_eraserelu.cli", "tune", *CLI_FAST,
+    return [sys.executable, "-m", "eraserelu", "tune", *CLI_FAST,
             "--out", str(out), *more]  # fmt: skip
 
 

@@ -114,7 +114,7 @@ def test_weights_file_round_trip(tmp_path):
 
 
 def test_cli_lists_models_with_parameter_counts(capsys):
-    from keras_eraserelu.cli import main
+    from eraserelu.cli import main
 
     assert main(["models", "cifar_resnet2*"]) == 0
     assert "cifar_resnet20        269,722 trainable params" in capsys.readouterr().out
