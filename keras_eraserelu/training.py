@@ -179,9 +179,9 @@ def train(
         "steps_per_epoch": steps_per_epoch,
         "progressive_erase": list(progressive_erase) if progressive_erase else None,
     }
-    if out is not None:
-        check_output_dir(out)
     given_strategy = None if isinstance(strategy, str) else strategy
+    if out is not None and is_chief(given_strategy):  # the only one writing
+        check_output_dir(out)
     with _run_lock(out, given_strategy):
         if restart and out is not None and is_chief(given_strategy):
             clear_run(out)
