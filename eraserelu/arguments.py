@@ -37,11 +37,11 @@ def _hint(text, choices):
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
-def _parse_int(text, expected):
+def _parse_int(text, expected, whole=None):
     try:
         return int(text.strip())
     except ValueError:
-        _fail(expected, text)
+        _fail(expected, text if whole is None else whole)
 
 
 def int_at_least(minimum):
@@ -64,7 +64,7 @@ def int_or_list(minimum=1):
     def check(text):
         expected = f"an int >= {minimum} or comma-separated ints like 1,2,4"
         parts = text.split(",")
-        values = [_parse_int(part, expected) for part in parts]
+        values = [_parse_int(part, expected, text) for part in parts]
         if any(value < minimum for value in values):
             _fail(expected, text)
         return values[0] if len(values) == 1 else values
@@ -185,7 +185,7 @@ def depth_list(text):
     expected = "comma-separated depths, each 6n + 2 (8, 14, 20, 56, 110, ...)"
     values = []
     for part in text.split(","):
-        value = _parse_int(part, expected)
+        value = _parse_int(part, expected, text)
         if value < 8 or (value - 2) % 6:
             _fail(expected, text)
         values.append(value)

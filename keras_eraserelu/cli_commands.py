@@ -235,10 +235,12 @@ def run_export(args):
 
     model = load_model_by_name(args.model, args.input_shape)
     plain = export_plain(model)
+    report = getattr(plain, "export_report", None)
+    if report is not None:
+        print(report)
     plain.save(args.out)
     print(
-        f"{plain.name}: {len(plain.layers)} standard Keras layers, "
-        f"{plain.count_params():,d} params, written to {args.out}"
+        f"standard Keras model ({plain.count_params():,d} params) written to {args.out}"
     )
     return 0
 
