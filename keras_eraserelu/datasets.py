@@ -6,7 +6,9 @@ augmentation policies that make sense for the data (no flips for digits).
 `resolve_split` and `resolve_augment` turn the words users pass ("test",
 True) into what the spec means. The readers give the raw examples that
 `keras_eraserelu.data` turns into pipelines: tfds builders (prepared on
-first use; ImageNet from the tar files in `manual_dir`) and "digits", the
+first use; ImageNet from the tar files in `manual_dir`; offline, a data set
+that is not prepared stops at once with a ValueError that says where tfds
+looks for it and how to provide it) and "digits", the
 real 8x8 digits data set that scikit-learn ships (1,797 images, offline),
 split 80%/20% with stratification; it is the default for demos and tests on
 machines without network.
@@ -25,6 +27,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
+import socket
+import threading
+import time
+import urllib.parse
 
 import numpy as np
 import tensorflow as tf
@@ -243,15 +250,29 @@ def _digits_split(split):
 
 
 def _read_tfds(spec, split, shuffle, seed, data_dir, manual_dir, input_context):
+    """Reads a tfds data set, preparing it first if `data_dir` lacks it.
+
+    Preparing downloads the raw files (ImageNet reads them from `manual_dir`
+    instead). Offline, tensorflow-datasets 4.9.10 would retry each file for
+    minutes: its downloader mounts a urllib3 `Retry(total=10,
+    backoff_factor=0.2)` (`core/download/downloader.py`, `MAX_RETRIES`) and
+    neither `DownloadConfig` nor an environment variable shortens it. So
+    before preparing, `_unreachable_hosts` opens one TCP connection to each
+    host of the data set's registered download URLs (`builder.url_infos`,
+    from the checksums file that tfds ships) or to the proxy that `requests`
+    would use for it, all within `_PROBE_TIMEOUT_S` seconds; a host that
+    does not answer stops the load at once with one ValueError that says
+    where tfds looks for the data and how to provide it. A download that
+    still fails after the probe (the host answered, the file did not come)
+    ends in the same ValueError, with the short reason. Under
+    `tfds.testing.mock_data` (its `download_and_prepare` is a no-op) nothing
+    is probed.
+    """
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(spec.name, data_dir=data_dir)
     if not builder.is_prepared():
-        if spec.family == "imagenet":
-            _check_manual_dir(spec, manual_dir, builder.data_dir)
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
-        )
+        _prepare(spec, builder, manual_dir)
     read_config = tfds.ReadConfig(
         input_context=input_context, shuffle_seed=seed, try_autocache=False
     )
@@ -267,13 +288,114 @@ def _read_tfds(spec, split, shuffle, seed, data_dir, manual_dir, input_context):
     )
 
 
-def _check_manual_dir(spec, manual_dir, data_dir):
+# Seconds the probe waits for all download hosts together (DNS included).
+_PROBE_TIMEOUT_S = 5.0
+
+
+def _prepare(spec, builder, manual_dir):
+    import requests
+    import tensorflow_datasets as tfds
+
+    if spec.family == "imagenet":
+        _check_manual_dir(spec, manual_dir, builder)
+    elif _downloads_for_real(builder):
+        unreachable = _unreachable_hosts(list(builder.url_infos or ()))
+        if unreachable:
+            (host, port), error = next(iter(unreachable.items()))
+            raise ValueError(
+                _not_prepared_message(
+                    spec, builder, f"no connection to {host}:{port} ({error})"
+                )
+            ) from None
+    try:
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+        )
+    except (requests.exceptions.RequestException, tfds.download.DownloadError) as error:
+        reason = f"{type(error).__name__}: {error}"
+        raise ValueError(_not_prepared_message(spec, builder, reason)) from None
+
+
+def _downloads_for_real(builder):
+    """False under `tfds.testing.mock_data`, whose no-op prepare needs no host."""
+    prepare = type(builder).download_and_prepare
+    return not getattr(prepare, "__module__", "").startswith(
+        "tensorflow_datasets.testing"
+    )
+
+
+def _not_prepared_message(spec, builder, reason):
+    return (
+        f"Data set '{spec.name}' is not prepared in {builder.data_dir} and "
+        f"could not be downloaded: {reason}. tensorflow-datasets looks for it "
+        f"in data_dir={os.fspath(builder.data_dir_root)!r} (`data_dir=`, "
+        "`--data-dir`; defaults to $TFDS_DATA_DIR or ~/tensorflow_datasets). "
+        "Connect to the network and retry, or prepare it on a machine that "
+        f"has network: run `tfds build {spec.name} --data_dir=DIR` there, "
+        "copy DIR to this machine and pass it as `data_dir=`."
+    )
+
+
+def _probe_addresses(urls):
+    """The (host, port) a download of each URL connects to first."""
+    import requests
+
+    addresses = []
+    for url in urls:
+        proxy = requests.utils.select_proxy(
+            url, requests.utils.get_environ_proxies(url)
+        )
+        parts = urllib.parse.urlsplit(proxy or url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            continue  # a file system path (gs://, local): nothing to probe
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if (parts.hostname, port) not in addresses:
+            addresses.append((parts.hostname, port))
+    return addresses
+
+
+def _unreachable_hosts(urls, timeout=_PROBE_TIMEOUT_S):
+    """Maps each (host, port) that does not answer within `timeout` to why.
+
+    One thread per address, so that a DNS lookup that hangs (a resolver
+    that cannot be reached ignores the socket timeout) cannot delay the
+    answer beyond `timeout`; such a thread is a daemon and left behind.
+    """
+    addresses = _probe_addresses(urls)
+    errors = {}
+
+    def probe(address):
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+        except OSError as error:
+            errors[address] = f"{type(error).__name__}: {error}"
+
+    threads = [
+        threading.Thread(target=probe, args=(address,), daemon=True)
+        for address in addresses
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for address, thread in zip(addresses, threads):
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            errors.setdefault(address, f"no answer within {timeout:g} s")
+    return {address: errors[address] for address in addresses if address in errors}
+
+
+def _check_manual_dir(spec, manual_dir, builder):
     if manual_dir is None or not tf.io.gfile.isdir(manual_dir):
         raise ValueError(
-            f"'{spec.name}' is not prepared in {data_dir} and cannot be "
-            "downloaded: its license asks you to get the files yourself. "
-            "Download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar "
-            "from https://image-net.org into one folder and pass it as "
-            "`manual_dir=` (once: tfds then prepares the data in `data_dir`). "
+            f"Data set '{spec.name}' is not prepared in {builder.data_dir} and "
+            "cannot be downloaded: its license asks you to get the files "
+            "yourself. Download ILSVRC2012_img_train.tar and "
+            "ILSVRC2012_img_val.tar from https://image-net.org into one folder "
+            "and pass it as `manual_dir=` (`--manual-dir`; once: tfds then "
+            "prepares the data in data_dir), or pass a data_dir where it is "
+            "prepared already (`tfds build imagenet2012 --data_dir=DIR "
+            "--manual_dir=TARS` on another machine, then copy DIR). "
+            "tensorflow-datasets looks for it in "
+            f"data_dir={os.fspath(builder.data_dir_root)!r}. "
             f"Received: manual_dir={manual_dir!r}."
         )

@@ -1,0 +1,183 @@
+"""The real tfds builders of the catalogue, offline: no mock_data.
+
+Every test blocks the network (`socket.getaddrinfo`, `socket.create_connection`
+and `socket.socket.connect` raise and count their calls), builds the data
+set's real builder in an empty `data_dir` and runs the package's load path up
+to the download step. So the import chain that preparing needs is proven
+whole (in a venv without `importlib_resources` these tests fail with
+ModuleNotFoundError), no test reaches the network, and the offline error comes
+after a handful of connection attempts instead of tfds's minutes of retries.
+"""
+
+import importlib.metadata
+import io
+import re
+import socket
+import tarfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core.download import downloader
+
+from keras_eraserelu import datasets
+from keras_eraserelu.data import load_dataset
+
+DOWNLOADED = sorted(
+    name for name, spec in datasets.DATASETS.items()
+    if spec.family not in ("digits", "imagenet")
+)  # fmt: skip
+TFDS_NAMES = DOWNLOADED + ["imagenet2012"]
+
+# Modules that preparing a real data set imports and that tensorflow-datasets
+# 4.9.10 does not install itself (it declares importlib_resources only for
+# Python < 3.9, tensorflow/datasets#11212); scipy reads svhn_cropped's .mat.
+NEEDED = {"importlib_resources": "importlib-resources", "scipy": "scipy"}
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Blocks every connection; returns the list of attempts."""
+    attempts = []
+
+    def blocked(*args, **kwargs):
+        attempts.append(args[:2])
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", blocked)
+    monkeypatch.setattr(socket, "create_connection", blocked)
+    monkeypatch.setattr(socket.socket, "connect", blocked)
+    return attempts
+
+
+def _load(name, tmp_path, **kwargs):
+    return load_dataset(name, "train", 2, data_dir=str(tmp_path), **kwargs)
+
+
+def test_catalogue_is_covered():
+    assert set(TFDS_NAMES) == set(datasets.DATASETS) - {"digits"}
+
+
+@pytest.mark.parametrize("name", TFDS_NAMES)
+def test_real_builder_is_not_prepared(name, tmp_path):
+    builder = tfds.builder(name, data_dir=str(tmp_path))
+    assert type(builder).__module__.startswith("tensorflow_datasets.")
+    assert not builder.is_prepared()
+    assert builder.url_infos  # the checksums file that the probe reads
+
+
+@pytest.mark.parametrize("name", DOWNLOADED)
+def test_offline_load_fails_at_once(name, tmp_path, offline):
+    builder = tfds.builder(name, data_dir=str(tmp_path))
+    with pytest.raises(ValueError) as info:
+        _load(name, tmp_path)
+    message = str(info.value)
+    assert f"Data set '{name}' is not prepared in {builder.data_dir}" in message
+    assert f"data_dir={str(tmp_path)!r}" in message
+    assert "no connection to " in message
+    assert f"`tfds build {name} --data_dir=DIR`" in message
+    assert "copy DIR to this machine" in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    hosts = {url.split("/")[2] for url in builder.url_infos}
+    assert 1 <= len(offline) <= len(hosts)  # one probe per host, no retries
+    assert not builder.is_prepared()
+
+
+@pytest.mark.parametrize("name", DOWNLOADED)
+def test_download_step_is_reached(name, tmp_path, offline, monkeypatch):
+    """With the probe passing, tfds's own download fails: the same message.
+
+    Runs the builder's real `download_and_prepare` up to its requests (the
+    download manager and the builder's split generators are imported and
+    run); tfds's retries are turned off here so that the test does not wait.
+    """
+    monkeypatch.setattr(datasets, "_unreachable_hosts", lambda urls: {})
+    monkeypatch.setattr(downloader, "MAX_RETRIES", 0)
+    with pytest.raises(ValueError, match=r"could not be downloaded: Connection"):
+        _load(name, tmp_path)
+    assert 1 <= len(offline) <= 4  # one per file of the data set
+
+
+def test_proxy_is_probed_instead_of_host(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    url = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+    assert datasets._probe_addresses([url, url]) == [("proxy.example", 3128)]
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.delenv("https_proxy", raising=False)
+    assert datasets._probe_addresses([url]) == [("www.cs.toronto.edu", 443)]
+
+
+def test_probe_that_hangs_is_cut_short(monkeypatch):
+    def hang(address, timeout=None):
+        import time
+
+        time.sleep(30)
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    unreachable = datasets._unreachable_hosts(["http://a.example/x"], timeout=0.2)
+    assert unreachable == {("a.example", 80): "no answer within 0.2 s"}
+
+
+def test_imagenet_without_manual_dir(tmp_path, offline):
+    with pytest.raises(ValueError) as info:
+        _load("imagenet2012", tmp_path)
+    message = str(info.value)
+    assert "Data set 'imagenet2012' is not prepared in " in message
+    assert f"data_dir={str(tmp_path)!r}" in message
+    assert re.search(r"ILSVRC2012_img_train\.tar.*`manual_dir=`", message)
+    assert "tfds build imagenet2012 --data_dir=DIR --manual_dir=TARS" in message
+    assert "Received: manual_dir=None." in message
+    assert offline == []
+
+
+def _tar(members):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in members:
+            entry = tarfile.TarInfo(name)
+            entry.size = len(data)
+            archive.addfile(entry, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_imagenet_prepares_offline_from_manual_dir(tmp_path, offline):
+    """The whole prepare path of ImageNet runs with the network blocked."""
+    jpeg = tf.io.encode_jpeg(tf.zeros((8, 8, 3), tf.uint8)).numpy()
+    builder = tfds.builder("imagenet2012", data_dir=str(tmp_path / "data"))
+    synset = builder.info.features["label"].names[0]
+    manual = tmp_path / "tars"
+    manual.mkdir()
+    inner = _tar([(f"{synset}_1.JPEG", jpeg)])
+    (manual / "ILSVRC2012_img_train.tar").write_bytes(_tar([(f"{synset}.tar", inner)]))
+    val = _tar([("ILSVRC2012_val_00000001.JPEG", jpeg)])
+    (manual / "ILSVRC2012_img_val.tar").write_bytes(val)
+    images, labels = next(
+        iter(
+            load_dataset(
+                "imagenet2012",
+                "train",
+                1,
+                data_dir=str(tmp_path / "data"),
+                manual_dir=str(manual),
+                image_size=32,
+            )
+        )
+    )
+    assert images.shape == (1, 32, 32, 3)
+    np.testing.assert_array_equal(labels, [0])
+    assert offline == []
+
+
+@pytest.mark.parametrize("module", sorted(NEEDED))
+def test_needed_modules_are_declared(module):
+    requires = importlib.metadata.requires("keras-eraserelu") or []
+    names = {
+        re.split(r"[\s<>=!~;\[]", line, maxsplit=1)[0].lower().replace("_", "-")
+        for line in requires
+        if "extra ==" not in line
+    }
+    assert NEEDED[module] in names
+    __import__(module)
