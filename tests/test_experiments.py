@@ -292,4 +292,6 @@ def test_cli_compare_errors(capsys):
     assert main(["compare", "--out", "x"]) == 2
     assert "Nothing to compare: give --models" in capsys.readouterr().err
     assert main(["compare", "--depths", "20,x", "--out", "x"]) == 2
-    assert "--depths must be comma-separated ints" in capsys.readouterr().err
+    assert "argument --depths: expected comma-separated depths, each 6n + 2" in (
+        capsys.readouterr().err
+    )
