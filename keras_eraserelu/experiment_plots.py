@@ -1,9 +1,12 @@
 """PNG plots of a comparison (`keras_eraserelu.experiments.compare`).
 
 - `curves.png`: test error and training loss against epoch; one colour per
-  variant, a thin line per seed, the mean in bold with its confidence band.
+  variant, a thin line per seed, the mean in bold with its confidence band
+  (for the error the same interval as the table, inside [0, 100] %:
+  `stats.summarize_rate`; for the loss Student t).
 - `difference.png`: each variant's final and best test error minus its
-  baseline's, with the Welch interval and p-value.
+  baseline's, with the Welch interval (clipped to [-100, 100] points, as
+  `stats.welch_difference(..., rates=True)` gives it) and p-value.
 - `depth_sweep.png`: the gain of erasing (baseline error minus variant
   error) against depth, when the erased variants come in several depths.
 - `gradients.png`: per layer, the mean training-gradient norm and its
@@ -30,7 +33,7 @@ matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_eraserelu.stats import summarize  # noqa: E402
+from keras_eraserelu.stats import summarize, summarize_rate  # noqa: E402
 
 DPI = 110
 
@@ -73,9 +76,13 @@ def plot_curves(result, path):
     for index, variant in enumerate(result.variants):
         color = _color(index)
         own = [r for r in result.runs if r["variant"] == variant.name]
-        for axis, key, scale in ((axes[0], "val_error", 100.0), (axes[1], "loss", 1.0)):
+        for axis, key, scale, interval in (
+            (axes[0], "val_error", 100.0, summarize_rate),  # inside [0, 100] %
+            (axes[1], "loss", 1.0, summarize),
+        ):
             length = min(len(r[key]) for r in own)
-            curves = np.array([r[key][:length] for r in own], dtype="float64") * scale
+            values = np.array([r[key][:length] for r in own], dtype="float64")
+            curves = values * scale
             epochs = np.arange(1, length + 1)
             for curve in curves:
                 axis.plot(epochs, curve, color=color, linewidth=0.7, alpha=0.35)
@@ -87,11 +94,11 @@ def plot_curves(result, path):
                 label=f"{variant.name} ({len(own)} seeds)",
             )
             if len(own) > 1 and np.isfinite(curves).all():
-                bands = [summarize(list(column), confidence) for column in curves.T]
+                bands = [interval(list(column), confidence) for column in values.T]
                 axis.fill_between(
                     epochs,
-                    [b.ci_low for b in bands],
-                    [b.ci_high for b in bands],
+                    [scale * b.ci_low for b in bands],
+                    [scale * b.ci_high for b in bands],
                     color=color,
                     alpha=0.18,
                     linewidth=0,
@@ -100,7 +107,7 @@ def plot_curves(result, path):
     axes[0].set(
         xlabel="epoch",
         ylabel="test error (%)",
-        title=f"Test error: seeds (thin), mean and {level} CI",
+        title=f"Test error: seeds (thin), mean and {level} CI (logit t)",
     )
     axes[1].set(xlabel="epoch", ylabel="training loss", title="Training loss")
     axes[1].set_yscale("log")
@@ -160,8 +167,8 @@ def plot_difference(result, path):
     axis.invert_yaxis()
     level = f"{100 * result.config['confidence']:g}%"
     axis.set(
-        xlabel=f"test error difference (points), {level} CI (Welch); "
-        "< 0: the variant errs less"
+        xlabel=f"test error difference (points), {level} CI (Welch, within "
+        "+-100); < 0: the variant errs less"
     )
     axis.legend(fontsize="small")
     return _save(figure, path)

@@ -1,8 +1,12 @@
 """The results of `compare`: the table, `results.json` and `results.csv`.
 
-Errors are in percent in the table; intervals that one seed leaves undefined
-read "n/a" there and are None (JSON) or "nan" (CSV) in the files, which are
-written atomically.
+Errors are in percent in the table, with intervals inside [0, 100] %
+(`stats.summarize_rate`) and, for up to `PER_SEED_MAX` seeds, each seed's
+final error; differences of errors have Welch intervals clipped to
+[-100, 100] points. Every summary names its `interval_method` in
+`results.json` and `results.csv`. Intervals that one seed leaves undefined
+read "n/a" in the table and are None (JSON) or "nan" (CSV) in the files,
+which are written atomically.
 
 Example:
 
@@ -29,6 +33,10 @@ RESULTS_CSV = "results.csv"
 # Per-variant metrics summarised over seeds, and those compared between variants.
 METRICS = ("final_error", "best_error", "epochs_to_target", "grad_norm", "grad_cv")
 DIFFERENCES = ("final_error", "best_error")
+# The metrics that are rates in [0, 1], so their intervals stay inside it.
+RATES = ("final_error", "best_error")
+# The table lists each seed's final error up to this many seeds.
+PER_SEED_MAX = 10
 
 
 def write_results(result, out, plots):
@@ -94,7 +102,7 @@ def _csv(result):
         row = {k: entry[k] for k in ("name", "model", "erase", "depth")}
         row["seeds"] = entry["final_error"]["n"]
         for metric in METRICS:
-            for field in ("mean", "std", "ci_low", "ci_high"):
+            for field in ("mean", "std", "ci_low", "ci_high", "interval_method"):
                 row[f"{metric}_{field}"] = entry[metric][field]
         row["target_reached"] = entry["target_reached"]
         row["baseline"] = entry.get("baseline")
@@ -112,7 +120,8 @@ def _csv(result):
 
 def format_table(result):
     """The table of an `ExperimentResult`: errors in percent, "n/a" where
-    an interval is undefined (one seed)."""
+    an interval is undefined (one seed), each seed's final error for up to
+    `PER_SEED_MAX` seeds."""
     config = result.config
     level = f"{100 * config['confidence']:g}%"
     target = f"{100 * config['target_accuracy']:.1f}%"
@@ -141,17 +150,18 @@ def format_table(result):
                 _interval(summary["grad_cv"], 1, 2),
             ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         f"Test error on {config['dataset']} over seeds {config['seeds']}: mean "
-        f"[{level} CI, Student t]; grad norm and CV (step-to-step std / mean) "
+        f"[{level} CI; errors: Student t on the logit scale, inside 0-100%; "
+        "others: Student t]; grad norm and CV (step-to-step std / mean) "
         "averaged over layers.",
-        *("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows),
+        *_aligned(rows),
+        *_per_seed(result),
     ]
     if result.differences:
         lines.append(
-            f"\nVariant minus baseline, percentage points [{level} CI, Welch]; "
-            "p: Welch's t-test of equal means."
+            f"\nVariant minus baseline, percentage points [{level} CI, Welch, "
+            "clipped to +-100]; p: Welch's t-test of equal means."
         )
     for entry in result.differences:
         parts = [f"{entry['variant']} - {entry['baseline']}:"]
@@ -166,6 +176,36 @@ def format_table(result):
             )
         lines.append("  ".join(parts))
     return "\n".join(lines)
+
+
+def _aligned(rows):
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def _per_seed(result):
+    """Lines listing each seed's final error (%), or a pointer to
+    `results.json` beyond `PER_SEED_MAX` seeds."""
+    by_variant = {
+        v.name: {
+            r["seed"]: r["final_error"] for r in result.runs if r["variant"] == v.name
+        }
+        for v in result.variants
+    }
+    seeds = sorted({s for errors in by_variant.values() for s in errors})
+    if not seeds:
+        return []
+    if max(len(errors) for errors in by_variant.values()) > PER_SEED_MAX:
+        return [
+            f"\nEach seed's final error: in {RESULTS_JSON} (more than "
+            f"{PER_SEED_MAX} seeds)."
+        ]
+    rows = [["seed", *map(str, seeds)]]
+    for name, errors in by_variant.items():
+        rows.append(
+            [name, *(f"{100 * errors[s]:.2f}" if s in errors else "-" for s in seeds)]
+        )
+    return ["\nFinal test error % per seed:", *_aligned(rows)]
 
 
 def _interval(summary, scale, digits, sign=False):

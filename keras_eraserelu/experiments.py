@@ -4,12 +4,15 @@ Each variant (a model and an erase placement) trains once per seed in
 `out/runs/<variant>/seed<s>` through `keras_eraserelu.training.train`, which
 writes `history.json` atomically per epoch and TensorBoard logs there, so
 `tensorboard --logdir out` shows every variant and seed. Then, per variant:
-final and best test error (1 - val_accuracy) as mean, std and Student-t
-interval over seeds; epochs to reach a target accuracy; the mean and
+final and best test error (1 - val_accuracy) as mean, std and an interval
+inside [0, 100] % over seeds (Student t on the logit scale,
+`stats.summarize_rate`), each seed's final error in the table for up to 10
+seeds; epochs to reach a target accuracy; the mean and
 step-to-step spread of per-layer gradient norms (`GradientStats`); and the
-difference of each variant from its baseline, with Welch's interval and
-t-test. Printed as a table, written to `out/results.json`,
-`out/results.csv` and PNG plots, each file replaced atomically.
+difference of each variant from its baseline, with Welch's interval
+(clipped to [-100, 100] points) and t-test. Printed as a table, written to
+`out/results.json`, `out/results.csv` and PNG plots, each file replaced
+atomically.
 
 Resumable: a run whose `history.json` says it is complete is read, not
 repeated; an interrupted one resumes from its last epoch checkpoint (`train`
@@ -46,13 +49,14 @@ from keras_eraserelu.datasets import dataset_spec
 from keras_eraserelu.experiment_report import (
     DIFFERENCES,
     METRICS,
+    RATES,
     format_table,
     result_to_dict,
     write_results,
 )
 from keras_eraserelu.run_metrics import epochs_to_reach, run_metrics
 from keras_eraserelu.run_record import HISTORY_FILE, read_history
-from keras_eraserelu.stats import summarize, welch_difference
+from keras_eraserelu.stats import summarize, summarize_rate, welch_difference
 from keras_eraserelu.training import existing_run, run_identity, train
 from keras_eraserelu.variants import (  # noqa: F401  (re-exported)
     Variant,
@@ -300,9 +304,9 @@ def _analyse(variants, runs, trained, config, target_accuracy):
     for run in runs:
         run["epochs_to_target"] = epochs_to_reach(run["val_error"], target_accuracy)
     confidence = config["confidence"]
-    summaries = {
+    summaries = {  # errors are rates: an interval inside [0, 1]
         name: {
-            metric: summarize(
+            metric: (summarize_rate if metric in RATES else summarize)(
                 [r[metric] for r in own if r[metric] is not None], confidence
             )
             for metric in METRICS
@@ -320,6 +324,7 @@ def _analyse(variants, runs, trained, config, target_accuracy):
                 [r[metric] for r in by_variant[variant.name]],
                 [r[metric] for r in by_variant[baseline.name]],
                 confidence,
+                rates=metric in RATES,
             )
         differences.append(entry)
     config = {**config, "target_accuracy": target_accuracy}

@@ -1,10 +1,18 @@
-"""Statistics over seeds: mean, spread, Student-t intervals, Welch's t-test.
+"""Statistics over seeds: mean, spread, bounded and Student-t intervals, Welch.
 
-A handful of training runs per variant is a small sample: its mean is
-reported with a Student-t confidence interval, and two variants are compared
-with Welch's t-test (no equal-variance assumption), whose interval for the
+A handful of training runs per variant is a small sample. Its mean is
+reported with a confidence interval, and two variants are compared with
+Welch's t-test (no equal-variance assumption), whose interval for the
 difference of means uses the Welch-Satterthwaite degrees of freedom. The
 distributions come from `scipy.stats`.
+
+- `summarize`: any quantity (gradient norms, epochs): Student-t interval
+  (`interval_method` "student_t").
+- `summarize_rate`: a rate in [0, 1] (test error, accuracy): Student t on the
+  logit scale by the delta method ("logit_delta_t"), which stays inside
+  [0, 1]; see its docstring for why this and not a bootstrap.
+- `welch_difference`: `rates=True` clips the Welch interval of a difference
+  of two rates to [-1, 1] ("welch_t_clipped").
 
 With fewer than two values (one seed) a spread, an interval or a test is
 undefined: the fields are NaN (None in JSON, "n/a" in tables), not an error.
@@ -14,6 +22,8 @@ Example:
 ```python
 summary = summarize([7.9, 8.4, 8.1, 7.6, 8.3])
 summary.ci_low, summary.ci_high        # (7.60..., 8.51...)
+errors = summarize_rate([0.069, 0.092, 0.29, 0.55])
+errors.ci_low, errors.ci_high          # (0.048..., 0.689...): never below 0
 difference = welch_difference([7.1, 7.4, 7.0], [7.9, 8.4, 8.1])
 difference.mean, difference.p_value    # (-0.97, 0.013...)
 ```
@@ -27,7 +37,14 @@ import numbers
 import warnings
 
 import numpy as np
+from scipy import special as scipy_special
 from scipy import stats as scipy_stats
+
+# The names `interval_method` takes (in `Summary`, `Difference` and JSON).
+STUDENT_T = "student_t"
+LOGIT_DELTA_T = "logit_delta_t"
+WELCH_T = "welch_t"
+WELCH_T_CLIPPED = "welch_t_clipped"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,9 +55,11 @@ class Summary:
         n: int. Sample size.
         mean: float. Sample mean (NaN when n is 0).
         std: float. Sample standard deviation, ddof=1 (NaN when n < 2).
-        ci_low, ci_high: float. Student-t interval for the mean (NaN when
+        ci_low, ci_high: float. Confidence interval for the mean (NaN when
             n < 2).
         confidence: float. The interval's confidence level.
+        interval_method: str. How the interval was built: "student_t"
+            (`summarize`) or "logit_delta_t" (`summarize_rate`).
     """
 
     n: int
@@ -49,6 +68,7 @@ class Summary:
     ci_low: float
     ci_high: float
     confidence: float
+    interval_method: str = STUDENT_T
 
     @property
     def defined(self):
@@ -67,13 +87,15 @@ class Difference:
     Attributes:
         n_a, n_b: int. Sample sizes.
         mean: float. `mean(a) - mean(b)`.
-        ci_low, ci_high: float. Welch confidence interval of the difference.
+        ci_low, ci_high: float. Welch confidence interval of the difference
+            (clipped to [-1, 1] for rates).
         statistic: float. Welch's t statistic.
         df: float. Welch-Satterthwaite degrees of freedom.
         p_value: float. Two-sided p-value of "the means are equal".
         confidence: float. The interval's confidence level.
+        interval_method: str. "welch_t", or "welch_t_clipped" for rates.
 
-    All but `n_a`, `n_b` and `mean` are NaN when either sample has fewer
+    All but `n_a`, `n_b`, `mean` and the method are NaN when either sample has fewer
     than two values.
     """
 
@@ -86,6 +108,7 @@ class Difference:
     df: float
     p_value: float
     confidence: float
+    interval_method: str = WELCH_T
 
     @property
     def defined(self):
@@ -133,12 +156,88 @@ def summarize(values, confidence=0.95):
     return Summary(n, mean, std, float(low), float(high), confidence)
 
 
-def welch_difference(a, b, confidence=0.95):
-    """`mean(a) - mean(b)` with Welch's confidence interval and t-test.
+def summarize_rate(rates, confidence=0.95):
+    """Mean, std (ddof=1) and a confidence interval inside [0, 1] of rates.
+
+    For per-seed test errors or accuracies. A Student-t interval of the mean
+    can leave [0, 1] (four seeds at 6.9%, 9.2%, 29% and 55% error give
+    [-10.3%, 60.3%]); this one is the Student-t interval on the logit scale,
+    by the delta method, back-transformed ("logit_delta_t"): with mean rate
+    p, sample std s and n seeds,
+
+        logit(p) +- t(n - 1) * s / (sqrt(n) * p * (1 - p)),
+
+    mapped back with the logistic function. It is the Wald interval of an
+    intercept-only quasi-binomial model (R's `glm(..., quasibinomial)`) with
+    the dispersion estimated from the seeds, hence t(n - 1): it describes
+    the mean rate reported next to it (it always contains it), and when the
+    rates are far from 0 and 1 and close together it is the Student-t
+    interval to first order. Why not the alternatives, for 2-10 seeds:
+
+    - Student t on the logit of each seed's rate: an interval for the
+      back-transformed mean logit, not for the mean rate (it need not
+      contain it), and a seed at 0 or 1 needs a continuity correction whose
+      choice moves the interval.
+    - A bootstrap (percentile or BCa): with n = 2 the resampled means take
+      three values; up to about 10 seeds it covers the mean far less often
+      than stated (in a simulation of 4 seeds, about 80% for "95%").
+
+    No continuity correction is needed: a seed at exactly 0 or 1 is used as
+    it is; the mean is 0 or 1 only when every seed is, and equal rates give
+    the point interval (the interval describes the spread between seeds,
+    not the test set's sampling error).
 
     Args:
-        a, b: sequences of finite numbers.
+        rates: sequence of numbers in [0, 1] (may be empty).
         confidence: float in (0, 1). Defaults to 0.95.
+
+    Returns:
+        A `Summary` with `interval_method` "logit_delta_t"; std and
+        interval are NaN for fewer than two values.
+
+    Raises:
+        TypeError: if `rates` holds something other than numbers.
+        ValueError: if a rate is not in [0, 1] or `confidence` is not in
+            (0, 1).
+
+    Example:
+
+    ```python
+    summarize_rate([0.069, 0.092, 0.29, 0.55])   # mean 0.25, CI (0.048, 0.689)
+    ```
+    """
+    data = _rates("rates", rates)
+    confidence = _confidence(confidence)
+    n = len(data)
+    mean = float(np.mean(data)) if n else math.nan
+    if n < 2:
+        nan = math.nan
+        return Summary(n, mean, nan, nan, nan, confidence, LOGIT_DELTA_T)
+    if np.all(data == data[0]):
+        value = float(data[0])
+        return Summary(n, value, 0.0, value, value, confidence, LOGIT_DELTA_T)
+    std = float(np.std(data, ddof=1))
+    quantile = scipy_stats.t.ppf(0.5 + confidence / 2, n - 1)
+    half = quantile * std / (math.sqrt(n) * mean * (1.0 - mean))
+    center = scipy_special.logit(mean)
+    low, high = scipy_special.expit([center - half, center + half])
+    return Summary(n, mean, std, float(low), float(high), confidence, LOGIT_DELTA_T)
+
+
+def welch_difference(a, b, confidence=0.95, *, rates=False):
+    """`mean(a) - mean(b)` with Welch's confidence interval and t-test.
+
+    For rates (`rates=True`: test errors, accuracies) the difference lies in
+    [-1, 1], and so does its interval: the Welch interval is clipped to
+    [-1, 1] ("welch_t_clipped"). Intersecting a confidence interval with the
+    set the difference can take keeps its coverage, and it leaves the test
+    alone: 0 is inside the clipped interval exactly when it was inside the
+    Welch one, so interval and p-value still agree.
+
+    Args:
+        a, b: sequences of finite numbers (in [0, 1] when `rates`).
+        confidence: float in (0, 1). Defaults to 0.95.
+        rates: bool. `a` and `b` are rates in [0, 1]. Defaults to False.
 
     Returns:
         A `Difference`. Interval, statistic, df and p-value are NaN when a
@@ -147,35 +246,43 @@ def welch_difference(a, b, confidence=0.95):
         different means, NaN for equal ones).
 
     Raises:
-        TypeError, ValueError: as `summarize`.
+        TypeError, ValueError: as `summarize` (as `summarize_rate` when
+            `rates`).
 
     Example:
 
     ```python
     welch_difference([1, 2, 3], [4, 5, 6.5]).p_value   # 0.029
+    welch_difference([0.3, 0.9], [0.1, 0.2], rates=True).ci_high   # 1.0
     ```
     """
-    first, second = _sample("a", a), _sample("b", b)
+    check = _rates if rates else _sample
+    first, second = check("a", a), check("b", b)
     confidence = _confidence(confidence)
+    method = WELCH_T_CLIPPED if rates else WELCH_T
     n_a, n_b = len(first), len(second)
     mean = float(np.mean(first) - np.mean(second)) if n_a and n_b else math.nan
     if min(n_a, n_b) < 2:
         nan = math.nan
-        return Difference(n_a, n_b, mean, nan, nan, nan, nan, nan, confidence)
+        return Difference(n_a, n_b, mean, nan, nan, nan, nan, nan, confidence, method)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         test = scipy_stats.ttest_ind(first, second, equal_var=False)
         interval = test.confidence_interval(confidence)
+    low, high = float(interval.low), float(interval.high)
+    if rates:  # np.clip keeps a NaN (no spread in either sample) NaN
+        low, high = (float(np.clip(v, -1.0, 1.0)) for v in (low, high))
     return Difference(
         n_a,
         n_b,
         mean,
-        float(interval.low),
-        float(interval.high),
+        low,
+        high,
         float(test.statistic),
         float(test.df),
         float(test.pvalue),
         confidence,
+        method,
     )
 
 
@@ -206,6 +313,17 @@ def _sample(argument, values):
                 f"{argument}={list(values)!r}."
             )
     return np.asarray(values, dtype="float64").reshape(-1)
+
+
+def _rates(argument, values):
+    data = _sample(argument, values)
+    outside = [float(v) for v in data if not 0.0 <= v <= 1.0]
+    if outside:
+        raise ValueError(
+            f"`{argument}` must hold rates in [0, 1] (an error of 7% is 0.07). "
+            f"Received: {outside[0]!r} in {argument}={list(values)!r}."
+        )
+    return data
 
 
 def _confidence(confidence):

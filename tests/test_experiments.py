@@ -12,14 +12,16 @@ import pytest
 from scipy import stats as scipy_stats
 
 from eraserelu.cli import main
+from keras_eraserelu import experiment_plots
 from keras_eraserelu.demo import demo
 from keras_eraserelu.experiment_plots import plot_depth_sweep
-from keras_eraserelu.experiments import ExperimentResult, compare
+from keras_eraserelu.experiment_report import format_table, write_results
+from keras_eraserelu.experiments import ExperimentResult, _analyse, compare
 from keras_eraserelu.models.registry import create_model
 from keras_eraserelu.run_record import read_history
 from keras_eraserelu.stats import welch_difference
 from keras_eraserelu.training import train
-from keras_eraserelu.variants import Variant, depth_variants
+from keras_eraserelu.variants import Variant, as_variants, depth_variants
 
 VARIANTS = ["cifar_resnet8", ("cifar_resnet8", "last")]
 NAMES = ["cifar_resnet8-none", "cifar_resnet8-last"]
@@ -41,6 +43,19 @@ def experiment(tmp_path_factory):
     out = tmp_path_factory.mktemp("experiment") / "exp"
     result, printed = _compare(out)
     return out, result, printed
+
+
+def _logit_t_by_hand(rates, confidence=0.95):
+    """The interval for a mean rate, by hand: logit(mean) +- t se / (p (1 - p))."""
+    x = np.asarray(rates, dtype="float64")
+    if np.all(x == x[0]):
+        return x[0], x[0]
+    n, p = len(x), x.mean()
+    half = scipy_stats.t.ppf((1 + confidence) / 2, n - 1) * (
+        x.std(ddof=1) / np.sqrt(n) / (p * (1 - p))
+    )
+    center = np.log(p / (1 - p))
+    return 1 / (1 + np.exp(-(center - half))), 1 / (1 + np.exp(-(center + half)))
 
 
 def _histories(out, name):
@@ -66,13 +81,16 @@ def test_compare_table_json_csv_and_plots_agree(experiment):
             [1 - max(e["val_accuracy"] for e in h["epochs"]) for h in histories]
         )
         finals[entry["name"]] = final
-        low, high = scipy_stats.t.interval(
-            0.95, 1, loc=final.mean(), scale=scipy_stats.sem(final)
-        )
+        # Errors are rates: the interval is the logit-scale t one (it was
+        # the plain Student-t interval, which can leave [0, 100] %).
+        low, high = _logit_t_by_hand(final)
         summary = entry["final_error"]
-        assert summary["n"] == 2
+        assert summary["n"] == 2 and summary["interval_method"] == "logit_delta_t"
         assert summary["mean"] == pytest.approx(final.mean())
         assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((low, high))
+        assert row["final_error_interval_method"] == "logit_delta_t"
+        assert entry["grad_norm"]["interval_method"] == "student_t"
+        assert "  ".join(f"{100 * e:.2f}" for e in final) in printed  # per seed
         assert entry["best_error"]["mean"] == pytest.approx(best.mean())
         assert float(row["final_error_mean"]) == pytest.approx(summary["mean"])
         assert float(row["final_error_ci_high"]) == pytest.approx(summary["ci_high"])
@@ -295,3 +313,135 @@ def test_cli_compare_errors(capsys):
     assert "argument --depths: expected comma-separated depths, each 6n + 2" in (
         capsys.readouterr().err
     )
+
+
+# The analysis of made-up runs: what `compare` does after training.
+DEMO_FINALS = {  # the README demo's final errors per seed
+    ("cifar_resnet32", "none"): [0.069, 0.092, 0.29, 0.55],
+    ("cifar_resnet32", "last"): [0.044, 0.061, 0.05, 0.048],
+}
+
+
+def _epoch(error, loss):
+    return {"val_accuracy": 1 - error, "loss": loss, "grad_mean/conv1": 0.2,
+            "grad_var/conv1": 0.01}  # fmt: skip
+
+
+def _analysed(finals, seeds=None):
+    """`_analyse` of runs with two epochs each: {(model, erase): final errors}."""
+    variants = as_variants(list(finals))
+    runs = []
+    for variant, errors in zip(variants, finals.values()):
+        for seed, error in zip(seeds or range(len(errors)), errors):
+            history = [_epoch(min(1.0, 0.1 + 2 * error), 1.0), _epoch(error, 0.5)]
+            runs.append({"variant": variant.name, "seed": seed, "out": "",
+                         "history": history})  # fmt: skip
+    seeds = sorted({r["seed"] for r in runs})
+    config = {"dataset": "digits", "seeds": seeds, "confidence": 0.95}
+    return _analyse(variants, runs, [], config, None)
+
+
+def _figures(monkeypatch):
+    """The figures the plot functions save, kept open for their data."""
+    figures = {}
+
+    def keep(figure, path):
+        figures[path.rsplit("/", 1)[-1]] = figure
+        return path
+
+    monkeypatch.setattr(experiment_plots, "_save", keep)
+    return figures
+
+
+def test_demo_errors_get_intervals_inside_0_100_everywhere(tmp_path, monkeypatch):
+    result = _analysed(DEMO_FINALS)
+    figures = _figures(monkeypatch)
+    write_results(result, str(tmp_path), plots=True)
+    table = format_table(result)
+    data = json.loads((tmp_path / "results.json").read_text())
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "results.csv").read_text())))
+    for entry, row, finals in zip(data["variants"], rows, DEMO_FINALS.values()):
+        low, high = _logit_t_by_hand(finals)
+        for metric in ("final_error", "best_error"):  # final = best here
+            summary = entry[metric]
+            assert summary["interval_method"] == "logit_delta_t"
+            assert row[f"{metric}_interval_method"] == "logit_delta_t"
+            assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((low, high))
+            assert 0 <= summary["ci_low"] <= summary["mean"] <= summary["ci_high"] <= 1
+        mean = 100 * np.mean(finals)
+        assert f"{mean:.2f} [{100 * low:.2f}, {100 * high:.2f}]" in table
+        for metric in ("epochs_to_target", "grad_norm", "grad_cv"):
+            assert entry[metric]["interval_method"] == "student_t"
+    assert "25.02 [4.79, 68.89]" in table  # Student t: 25.02 [-10.48, 60.53]
+    assert "Student t on the logit scale" in table
+    difference = data["variants"][1]["final_error_difference"]
+    assert difference["interval_method"] == "welch_t_clipped"
+    assert -1 <= difference["ci_low"] <= difference["ci_high"] <= 1
+    # Each seed's final error, in the table.
+    lines = table.splitlines()
+    start = lines.index("Final test error % per seed:")
+    assert lines[start + 1].split() == ["seed", "0", "1", "2", "3"]
+    assert lines[start + 2].split() == [
+        "cifar_resnet32-none", "6.90", "9.20", "29.00", "55.00"
+    ]  # fmt: skip
+    assert lines[start + 3].split()[1:] == ["4.40", "6.10", "5.00", "4.80"]
+    # The error band of curves.png: the same interval per epoch, in percent.
+    axis = figures["curves.png"].axes[0]
+    bands = [c for c in axis.collections if c.get_paths()]
+    assert len(bands) == 2
+    for band, finals in zip(bands, DEMO_FINALS.values()):
+        y = band.get_paths()[0].vertices[:, 1]
+        assert 0 <= y.min() and y.max() <= 100
+        first = [min(1.0, 0.1 + 2 * e) for e in finals]
+        for epoch_errors in (first, finals):
+            low, high = _logit_t_by_hand(epoch_errors)
+            assert np.isclose(y, 100 * low).any() and np.isclose(y, 100 * high).any()
+
+
+@pytest.mark.parametrize("seeds, listed", [(10, True), (11, False)])
+def test_the_table_lists_each_seed_up_to_ten_seeds(seeds, listed):
+    errors = [0.05 + 0.001 * i for i in range(seeds)]
+    table = format_table(_analysed({("cifar_resnet8", "none"): errors}))
+    assert ("Final test error % per seed:" in table) is listed
+    assert (f"{100 * errors[-1]:.2f}" in table) is listed
+    assert ("Each seed's final error: in results.json" in table) is not listed
+
+
+def test_the_table_lists_the_seeds_each_variant_has():
+    result = _analysed({("cifar_resnet8", "none"): [0.1, 0.2]}, seeds=[3, 7])
+    lines = format_table(result).splitlines()
+    start = lines.index("Final test error % per seed:")
+    assert lines[start + 1].split() == ["seed", "3", "7"]
+    assert lines[start + 2].split() == ["cifar_resnet8-none", "10.00", "20.00"]
+
+
+def test_differences_of_errors_stay_inside_100_points(tmp_path, monkeypatch):
+    # Two seeds far apart: Welch's t(1) interval would reach beyond -100 points.
+    finals = {}
+    for depth in (8, 20):
+        finals[(f"cifar_resnet{depth}", "none")] = [0.3, 0.5]
+        finals[(f"cifar_resnet{depth}", "last")] = [0.04, 0.06]
+    result = _analysed(finals)
+    raw = welch_difference([0.04, 0.06], [0.3, 0.5])
+    assert raw.ci_low < -1  # what the old table showed
+    difference = result.differences[0]["final_error"]
+    assert difference.ci_low == -1.0
+    assert difference.ci_high == pytest.approx(raw.ci_high)
+    assert difference.p_value == pytest.approx(raw.p_value)
+    table = format_table(result)
+    assert f"final error {100 * raw.mean:+.2f} [-100.00, {100 * raw.ci_high:+.2f}]" in (
+        table
+    )
+    assert "clipped to +-100" in table
+    figures = _figures(monkeypatch)
+    write_results(result, str(tmp_path), plots=True)
+    for name, axis in (("difference.png", 0), ("depth_sweep.png", 1)):
+        ends = np.concatenate(
+            [
+                np.concatenate([s[:, axis] for s in c.get_segments()])
+                for c in figures[name].axes[0].collections
+                if hasattr(c, "get_segments")
+            ]
+        )
+        assert ends.size and -100 <= ends.min() and ends.max() <= 100
+        assert np.isclose(ends, -100.0).any() or np.isclose(ends, 100.0).any()

@@ -1,4 +1,4 @@
-"""stats: Student-t intervals and Welch's test against scipy and by hand."""
+"""stats: Student-t, logit-scale and Welch intervals against scipy and by hand."""
 
 import math
 
@@ -6,10 +6,17 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from keras_eraserelu.stats import json_number, summarize, welch_difference
+from keras_eraserelu.stats import (
+    json_number,
+    summarize,
+    summarize_rate,
+    welch_difference,
+)
 
 ERRORS_A = [0.071, 0.074, 0.070, 0.068, 0.077]
 ERRORS_B = [0.079, 0.084, 0.081, 0.076, 0.083, 0.080]
+# The README demo's baseline: two seeds trained, two were still at 29% and 55%.
+DEMO_ERRORS = [0.069, 0.092, 0.29, 0.55]
 
 
 @pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
@@ -76,7 +83,13 @@ def test_one_value_is_undefined_not_an_error():
         "ci_low": None,
         "ci_high": None,
         "confidence": 0.95,
+        "interval_method": "student_t",  # new field: how the interval is built
     }
+    rate = summarize_rate([0.08])
+    assert rate.mean == 0.08 and not rate.defined and math.isnan(rate.ci_high)
+    assert rate.to_dict()["ci_low"] is None
+    assert rate.to_dict()["interval_method"] == "logit_delta_t"
+    assert math.isnan(summarize_rate([]).mean)
     difference = welch_difference([0.08], ERRORS_B)
     assert not difference.defined and math.isnan(difference.p_value)
     assert difference.mean == pytest.approx(0.08 - np.mean(ERRORS_B))
@@ -104,3 +117,131 @@ def test_bad_input():
         welch_difference([0.1, 0.2], [0.3, float("nan")])
     with pytest.raises(ValueError, match=r"`confidence` must be a number in \(0, 1\)"):
         summarize([0.1, 0.2], confidence=95)
+    with pytest.raises(ValueError, match=r"`rates` must hold rates in \[0, 1\].*7\.0"):
+        summarize_rate([0.1, 7])  # a percentage passed as a rate
+    with pytest.raises(ValueError, match=r"`b` must hold rates in \[0, 1\].*-0\.1"):
+        welch_difference([0.1, 0.2], [0.3, -0.1], rates=True)
+    with pytest.raises(TypeError, match=r"`rates` must hold numbers only"):
+        summarize_rate([0.1, None])
+
+
+def _logit_t_by_hand(rates, confidence):
+    """logit(mean) +- t * se(mean) / (mean (1 - mean)), mapped back."""
+    x = np.asarray(rates, dtype="float64")
+    n, p = len(x), x.mean()
+    se = x.std(ddof=1) / np.sqrt(n)
+    half = scipy_stats.t.ppf((1 + confidence) / 2, n - 1) * se / (p * (1 - p))
+    center = np.log(p / (1 - p))
+    return 1 / (1 + np.exp(-(center - half))), 1 / (1 + np.exp(-(center + half)))
+
+
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+@pytest.mark.parametrize(
+    "rates", [DEMO_ERRORS, ERRORS_B, [0.0, 0.011, 0.003], [0.97, 1.0], [0.2, 0.8]]
+)
+def test_rate_interval_matches_the_logit_t_interval_by_hand(rates, confidence):
+    summary = summarize_rate(rates, confidence)
+    assert summary.interval_method == "logit_delta_t" and summary.defined
+    assert summary.mean == pytest.approx(np.mean(rates), rel=1e-12)
+    assert summary.std == pytest.approx(np.std(rates, ddof=1), rel=1e-12)
+    expected = _logit_t_by_hand(rates, confidence)
+    assert (summary.ci_low, summary.ci_high) == pytest.approx(expected, rel=1e-9)
+    assert 0.0 <= summary.ci_low <= summary.mean <= summary.ci_high <= 1.0
+
+
+def test_rate_interval_is_the_quasi_binomial_wald_interval():
+    # Fitted another way: an intercept-only binomial GLM by iteratively
+    # reweighted least squares on the error counts of a 360-image test set,
+    # Pearson dispersion, Wald interval on the logit scale with t(n - 1).
+    trials = 360
+    counts = np.array([25, 33, 104, 198])
+    beta = 0.0
+    for _ in range(50):
+        mu = 1 / (1 + np.exp(-beta))
+        weights = np.full(len(counts), trials * mu * (1 - mu))
+        working = beta + (counts - trials * mu) / weights
+        beta = np.sum(weights * working) / np.sum(weights)
+    mu = 1 / (1 + np.exp(-beta))
+    variance = trials * mu * (1 - mu)
+    dispersion = np.sum((counts - trials * mu) ** 2 / variance) / (len(counts) - 1)
+    se = np.sqrt(dispersion / (len(counts) * variance))
+    half = scipy_stats.t.ppf(0.975, len(counts) - 1) * se
+    expected = (1 / (1 + np.exp(-(beta - half))), 1 / (1 + np.exp(-(beta + half))))
+    summary = summarize_rate(list(counts / trials))
+    assert (summary.ci_low, summary.ci_high) == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_demo_errors_get_an_interval_inside_0_1():
+    unbounded = summarize(DEMO_ERRORS)  # what the table showed before
+    assert unbounded.ci_low < 0
+    summary = summarize_rate(DEMO_ERRORS)
+    assert summary.mean == pytest.approx(0.25025)
+    assert (summary.ci_low, summary.ci_high) == pytest.approx(
+        (0.0479, 0.6889), abs=1e-4
+    )
+    assert 0 < summary.ci_low < min(DEMO_ERRORS[2:]) and summary.ci_high < 1
+
+
+def test_rate_interval_is_student_t_to_first_order_away_from_the_bounds():
+    # Rates near 8% and 0.3 points apart: the logit interval is all but the t one.
+    rate, plain = summarize_rate(ERRORS_B), summarize(ERRORS_B)
+    assert (rate.ci_low, rate.ci_high) == pytest.approx(
+        (plain.ci_low, plain.ci_high), rel=2e-3
+    )
+
+
+def test_rate_interval_stays_inside_0_1_and_holds_the_mean():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n = int(rng.integers(2, 11))
+        center = rng.choice([0.0, 0.003, 0.05, 0.5, 0.95, 0.997, 1.0])
+        rates = np.clip(center + rng.normal(0, 0.02, n), 0, 1)
+        rates[rng.random(n) < 0.2] = rng.choice([0.0, 1.0])
+        summary = summarize_rate(list(rates))
+        assert 0.0 <= summary.ci_low <= summary.mean <= summary.ci_high <= 1.0
+
+
+def test_rate_interval_covers_the_mean_rate_about_as_often_as_it_says():
+    # Four seeds whose true error varies around 5%, each measured on 360
+    # test images: the "95%" interval should cover the mean 5% about 95% of
+    # the time (a seeded simulation; the percentile bootstrap gets about 80%).
+    rng = np.random.default_rng(1)
+    rates = rng.binomial(360, rng.beta(3, 57, (2000, 4))) / 360
+    covered = [
+        s.ci_low <= 0.05 <= s.ci_high for s in map(summarize_rate, rates.tolist())
+    ]
+    assert 0.93 <= np.mean(covered) <= 0.97
+
+
+def test_degenerate_rates():
+    for value in (0.0, 0.1, 1.0):  # equal rates: a point, as for `summarize`
+        summary = summarize_rate([value] * 3)
+        assert (summary.std, summary.ci_low, summary.ci_high) == (0.0, value, value)
+    with_zero = summarize_rate([0.0, 0.02, 0.01])  # no continuity correction
+    assert 0.0 < with_zero.ci_low < 0.01 < with_zero.ci_high < 1.0
+    with_one = summarize_rate([1.0, 0.9])
+    assert 0.0 < with_one.ci_low < 0.95 < with_one.ci_high <= 1.0
+    both = summarize_rate([0.0, 1.0])  # as wide as it gets, still inside
+    assert 0.0 <= both.ci_low < 1e-6 and 1 - 1e-6 < both.ci_high <= 1.0
+
+
+def test_a_difference_of_rates_stays_inside_minus_1_1():
+    a, b = [0.3, 0.9], [0.1, 0.2]
+    plain = welch_difference(a, b)
+    assert plain.ci_low < -1 and plain.ci_high > 1  # two seeds: t(1) is wide
+    clipped = welch_difference(a, b, rates=True)
+    assert (clipped.ci_low, clipped.ci_high) == (-1.0, 1.0)
+    assert clipped.interval_method == "welch_t_clipped"
+    assert plain.interval_method == "welch_t"
+    assert (clipped.mean, clipped.p_value, clipped.df) == (
+        plain.mean,
+        plain.p_value,
+        plain.df,
+    )
+    inside = welch_difference(ERRORS_A, ERRORS_B, rates=True)  # not clipped
+    assert inside.to_dict() == {
+        **welch_difference(ERRORS_A, ERRORS_B).to_dict(),
+        "interval_method": "welch_t_clipped",
+    }
+    same = welch_difference([0.1, 0.1], [0.1, 0.1], rates=True)
+    assert math.isnan(same.p_value) and same.ci_low == same.ci_high == 0.0
