@@ -11,9 +11,20 @@ new_model = ker.erase_relu(model)    # the last ReLU of every module made linear
 Training, data, experiments, tuning and callbacks live in their own modules
 (`keras_eraserelu.training`, `.data`, `.experiments`, `.tuning_search`,
 `.callbacks`), so that importing the rewriter needs Keras alone.
+
+Importing the package registers every class it can put in a `.keras` file
+(layers, the optimizer and its schedule), so `keras.models.load_model(path)`
+opens those files in a new process after `import keras_eraserelu`.
+`export_plain(model)` makes a copy that opens with Keras alone.
 """
 
+# Registers every class the package can put in a `.keras` file: CoupledSGD,
+# RecipeSchedule, FusedBatchNormalization, ZeroPadShortcut (and ErasableReLU
+# below). These modules import nothing that Keras does not import itself (no
+# TensorFlow Datasets, no Keras Tuner).
+from keras_eraserelu import models, optimizers, recipe  # noqa: F401
 from keras_eraserelu.erasable import finalize_erasure, make_erasable
+from keras_eraserelu.export import export_plain
 from keras_eraserelu.graph.modules import Module
 from keras_eraserelu.graph.sites import KNOWN_KINDS, RELU_KINDS, ReluSite, find_relus
 from keras_eraserelu.layers import ErasableReLU
@@ -30,6 +41,7 @@ __all__ = [
     "RELU_KINDS",
     "ReluSite",
     "erase_relu",
+    "export_plain",
     "finalize_erasure",
     "find_relus",
     "make_erasable",
