@@ -54,8 +54,15 @@ from keras_eraserelu.experiment_report import (
     result_to_dict,
     write_results,
 )
+from keras_eraserelu.run_lock import RunLock
 from keras_eraserelu.run_metrics import epochs_to_reach, run_metrics
-from keras_eraserelu.run_record import HISTORY_FILE, read_history
+from keras_eraserelu.run_record import (
+    HISTORY_FILE,
+    check_output_dir,
+    checkpoint_epoch,
+    clear_run,
+    read_history,
+)
 from keras_eraserelu.stats import summarize, summarize_rate, welch_difference
 from keras_eraserelu.training import existing_run, run_identity, train
 from keras_eraserelu.variants import (  # noqa: F401  (re-exported)
@@ -123,6 +130,7 @@ def compare(
     confidence=0.95,
     plots=True,
     verbose=0,
+    restart=False,
 ):
     """Trains every variant once per seed and compares them with statistics.
 
@@ -147,6 +155,9 @@ def compare(
         confidence: float in (0, 1). Defaults to 0.95.
         plots: bool. Write the PNG plots. Defaults to True.
         verbose: 0, 1 or 2: Keras progress of each run. Defaults to 0.
+        restart: bool. Delete the runs' files under `out` and train every run
+            anew. Defaults to False (finished runs are read, interrupted ones
+            resumed).
 
     Returns:
         An `ExperimentResult`.
@@ -193,25 +204,32 @@ def compare(
         "gradient_stats": gradient_stats,
         "verbose": verbose,
     }
-    plan = _plan(variants, seeds, out, dataset, recipe, epochs, batch_size)
-    for variant in variants:
-        if not all(done for v, _, _, done in plan if v is variant):
-            check_fits(variant, spec)
-    runs, trained = _run_all(plan, dataset, train_kwargs)
-    config = {
-        "dataset": dataset,
-        "seeds": seeds,
-        "recipe": recipe,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "steps_per_epoch": steps_per_epoch,
-        "precision": precision,
-        "confidence": confidence,
-        "gradient_stats": gradient_stats,
-        "out": out,
-    }
-    result = _analyse(variants, runs, trained, config, target_accuracy)
-    write_results(result, out, plots)
+    check_output_dir(out)
+    with RunLock(out, purpose="compare"):
+        if restart:
+            for variant in variants:
+                for seed in seeds:
+                    clear_run(_run_dir(out, variant, seed))
+        plan = _plan(variants, seeds, out, dataset, recipe, epochs, batch_size)
+        for variant in variants:
+            if not all(done for v, _, _, done in plan if v is variant):
+                check_fits(variant, spec)
+        _announce(plan)
+        runs, trained = _run_all(plan, dataset, train_kwargs)
+        config = {
+            "dataset": dataset,
+            "seeds": seeds,
+            "recipe": recipe,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "steps_per_epoch": steps_per_epoch,
+            "precision": precision,
+            "confidence": confidence,
+            "gradient_stats": gradient_stats,
+            "out": out,
+        }
+        result = _analyse(variants, runs, trained, config, target_accuracy)
+        write_results(result, out, plots)
     print(result.table())
     print(
         f"\n{len(trained)} runs trained now, {len(plan) - len(trained)} already "
@@ -230,7 +248,7 @@ def _plan(variants, seeds, out, dataset, recipe, epochs, batch_size):
     plan = []
     for variant in variants:
         for seed in seeds:
-            run_dir = os.path.join(out, "runs", variant.name, f"seed{seed}")
+            run_dir = _run_dir(out, variant, seed)
             identity = run_identity(
                 variant.model_name,
                 dataset,
@@ -244,6 +262,27 @@ def _plan(variants, seeds, out, dataset, recipe, epochs, batch_size):
             done = bool(previous and previous.get("completed"))
             plan.append((variant, seed, run_dir, done))
     return plan
+
+
+def _run_dir(out, variant, seed):
+    return os.path.join(out, "runs", variant.name, f"seed{seed}")
+
+
+def _announce(plan):
+    """Says which runs are read, which resumed and which started."""
+    lines = {"read (complete)": [], "resumed": [], "started": []}
+    for variant, seed, run_dir, done in plan:
+        finished = 0 if done else checkpoint_epoch(run_dir)
+        label = f"{variant.name} seed {seed}"
+        if done:
+            lines["read (complete)"].append(label)
+        elif finished:
+            lines["resumed"].append(f"{label} (after epoch {finished})")
+        else:
+            lines["started"].append(label)
+    for how, labels in lines.items():
+        if labels:
+            print(f"{how}: {', '.join(labels)}", flush=True)
 
 
 def _run_all(plan, dataset, train_kwargs):
@@ -275,8 +314,6 @@ def _run_all(plan, dataset, train_kwargs):
 
 
 def _train(variant, dataset, seed, run_dir, train_kwargs):
-    if os.path.exists(os.path.join(run_dir, HISTORY_FILE)):
-        print(f"{run_dir}: interrupted earlier; resuming from its last checkpoint.")
     result = train(
         variant.model,
         dataset,

@@ -4,11 +4,10 @@
 they work in `DIR`. A second process on the same directory stops at once
 with a `RunLockedError` that says who holds it (pid, host, start time,
 command). The lock is the operating system's (`fcntl.flock` on the open
-file), so it is released when its holder ends in any way, SIGKILL included;
-the file itself stays, holding the last holder's details until that holder
-releases it cleanly. A process that finds the lock free but the details of
-another process still in the file takes over, saying so: that process died
-while it held the lock.
+file), so it is released when its holder ends in any way, SIGKILL included.
+A clean release removes the file (and the directory, when the holder created
+it and wrote nothing there); a killed holder leaves its details in it, and
+the next process takes the lock over, saying so.
 
 POSIX only (Linux, macOS). On a file system shared between machines (NFS),
 `flock` is honoured by most modern servers; in a multi-worker run only the
@@ -69,18 +68,23 @@ class RunLock:
         self._stream = None
 
     def __enter__(self):
+        self._created = not os.path.isdir(self.directory)
         os.makedirs(self.directory, exist_ok=True)
-        stream = open(self.path, "a+")  # never truncate before holding it
-        try:
-            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_details(stream, wait_s=_DETAILS_WAIT_S)
-            stream.close()
-            raise RunLockedError(
-                f"The run directory {self.directory!r} is in use by another "
-                f"process: {describe_holder(holder)}. Wait for it to finish, stop "
-                "it, or choose another output directory."
-            ) from None
+        while True:
+            stream = open(self.path, "a+")  # never truncate before holding it
+            try:
+                fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_details(stream, wait_s=_DETAILS_WAIT_S)
+                stream.close()
+                raise RunLockedError(
+                    f"The run directory {self.directory!r} is in use by another "
+                    f"process: {describe_holder(holder)}. Wait for it to finish, "
+                    "stop it, or choose another output directory."
+                ) from None
+            if _same_file(stream, self.path):
+                break
+            stream.close()  # its holder removed that file as we opened it
         previous = _read_details(stream, wait_s=0)
         if previous:
             print(
@@ -100,9 +104,11 @@ class RunLock:
 
     def __exit__(self, *exc_info):
         stream, self._stream = self._stream, None
-        stream.seek(0)
-        stream.truncate()  # a clean release leaves no details behind
-        stream.flush()
+        # Removed while still held, so that whoever opened it in the meantime
+        # sees that it is gone and opens the next one.
+        os.remove(self.path)
+        if self._created and not os.listdir(self.directory):
+            os.rmdir(self.directory)  # nothing was written: leave no trace
         fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
         stream.close()
         return False
@@ -129,6 +135,13 @@ def _own_details(purpose):
         "started": now.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "command": " ".join(sys.argv)[:200],
     }
+
+
+def _same_file(stream, path):
+    try:
+        return os.stat(path).st_ino == os.fstat(stream.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _read_details(stream, wait_s):

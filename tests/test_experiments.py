@@ -177,7 +177,10 @@ def test_resumption_trains_only_what_is_missing(experiment, tmp_path, monkeypatc
     third, printed = _compare(out)
     assert starts == [1, 0]
     assert third.trained == [(NAMES[0], 0), (NAMES[1], 1)]
-    assert "interrupted earlier; resuming" in printed
+    assert f"read (complete): {NAMES[0]} seed 1, {NAMES[1]} seed 0\n" in printed
+    assert f"resumed: {NAMES[0]} seed 0 (after epoch 1)\n" in printed
+    assert f"started: {NAMES[1]} seed 1\n" in printed
+    assert f"resuming {crashed} at epoch 2 of 2" in printed
     after = read_history(crashed / "history.json")
     assert after["completed"] and len(after["epochs"]) == 2
     assert after["epochs"][0] == before["epochs"][0]
