@@ -9,7 +9,7 @@ python -m eraserelu inspect cifar_resnet20
 
 import sys
 
-from eraserelu.cli import main
+from eraserelu.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -24,6 +24,7 @@ import sys
 from eraserelu import arguments as a
 from eraserelu import names
 from eraserelu import options as o
+from eraserelu.quiet import hide_tensorflow_noise
 
 # What a user's mistake raises inside a command: exit status 2, no traceback.
 USER_ERRORS = (
@@ -68,6 +69,14 @@ def main(argv=None):
     except USER_ERRORS as error:
         print(f"eraserelu {args.command}: error: {error}", file=sys.stderr)
         return 2
+
+
+def run():
+    """The `eraserelu` program (console script, `python -m eraserelu`):
+    `main` with TensorFlow's start-up log lines hidden (`eraserelu.quiet`),
+    unless the user set TF_CPP_MIN_LOG_LEVEL."""
+    hide_tensorflow_noise()
+    return main()
 
 
 def build_parser():
