@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from eraserelu.cli import main
 from keras_eraserelu import run_record, training
 from keras_eraserelu.experiments import compare
 from keras_eraserelu.run_lock import LOCK_FILE, RunLock, RunLockedError
@@ -213,3 +214,49 @@ def test_a_damaged_model_file_of_a_finished_run_is_named(tmp_path):
     (out / "model.keras").write_bytes(b"")
     with pytest.raises(DamagedRunFileError, match="model.keras is damaged .*Keras"):
         train("cifar_resnet8", "digits", out=str(out), **{**TINY, "epochs": 1})
+
+
+def _damage(out, case):
+    """Damages a copy of an interrupted run as the user found it damaged."""
+    backup = out / "backup"
+    backup.mkdir(exist_ok=True)
+    (backup / "epoch-1.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    (backup / "state.json").write_text('{"epoch": 1, "weights": "epoch-1.weights.h5"}')
+    if case == "history":
+        (out / "history.json").write_text('{"config": {"mod')
+        return out / "history.json"
+    if case == "state":
+        (backup / "state.json").write_text('{"epoch": 1, "wei')
+        return backup / "state.json"
+    return backup / "epoch-1.weights.h5"
+
+
+@pytest.mark.parametrize("case", ["history", "state", "weights"])
+def test_cli_names_a_damaged_file_and_exits_2(interrupted_run, tmp_path, case, capsys):
+    out = _copy(interrupted_run, tmp_path / "run")
+    damaged = _damage(out, case)
+    argv = "train --model cifar_resnet8 --dataset digits --epochs 2 --batch-size 64"
+    argv = [*argv.split(), "--steps-per-epoch", "2", "--out", str(out)]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert f"eraserelu train: error: {damaged} is damaged" in error
+    assert "Delete it" in error and "--restart" in error
+    assert "Traceback" not in error
+
+
+def test_cli_refuses_unusable_or_busy_output_directories(tmp_path, capsys):
+    train_argv = ["train", "--model", "cifar_resnet8", "--dataset", "digits"]
+    existing_file = tmp_path / "a_file"
+    existing_file.write_text("x")
+    assert main([*train_argv, "--out", str(existing_file)]) == 2
+    assert "is an existing file, not a directory" in capsys.readouterr().err
+    process, pid = _hold(tmp_path / "busy")
+    try:
+        assert main([*train_argv, "--out", str(tmp_path / "busy")]) == 2
+        assert f"in use by another process: pid {pid}" in capsys.readouterr().err
+        compare_argv = ["compare", "--models", "cifar_resnet8", "--dataset", "digits"]
+        assert main([*compare_argv, "--out", str(tmp_path / "busy")]) == 2
+        assert f"in use by another process: pid {pid}" in capsys.readouterr().err
+    finally:
+        process.kill()
+        process.wait()
