@@ -46,6 +46,7 @@ from contextlib import nullcontext
 import keras_tuner
 
 from keras_eraserelu.run_lock import RunLock
+from keras_eraserelu.run_record import check_output_dir
 from keras_eraserelu.tuning import PlacementHyperModel, check_space
 from keras_eraserelu.tuning_result import (  # noqa: F401  (re-exports the colours)
     ERASED_COLOR,
@@ -149,6 +150,8 @@ def tune_placements(
         )
     check_choice("objective", getattr(objective, "name", objective), OBJECTIVES)
     role = distributed_role()
+    if directory is not None and role != "worker":
+        check_output_dir(directory)
     check_dependencies(tuner)
     hypermodel = PlacementHyperModel(
         model_or_name, spaces, dataset=dataset, seed=seed, **hypermodel_kwargs

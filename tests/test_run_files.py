@@ -143,6 +143,10 @@ def test_output_paths_are_checked_before_any_data_or_model(tmp_path, monkeypatch
         train("cifar_resnet8", "digits", out=str(existing_file), **TINY)
     with pytest.raises(ValueError, match="cannot be created: '.*a_file' is a file"):
         train("cifar_resnet8", "digits", out=str(existing_file / "run"), **TINY)
+    with pytest.raises(ValueError, match="'.*a_file' is an existing file, not a dir"):
+        compare(["cifar_resnet8"], "digits", seeds=1, out=str(existing_file))
+    with pytest.raises(ValueError, match="'.*a_file' is an existing file, not a dir"):
+        tune_placements("cifar_vgg_tiny", "digits", directory=str(existing_file))
 
     real_access = os.access
     monkeypatch.setattr(
