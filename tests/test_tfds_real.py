@@ -111,13 +111,17 @@ def test_proxy_is_probed_instead_of_host(monkeypatch):
 
 
 def test_probe_that_hangs_is_cut_short(monkeypatch):
-    def hang(address, timeout=None):
-        import time
+    import threading
 
-        time.sleep(30)
+    released = threading.Event()
+
+    def hang(address, timeout=None):  # a DNS lookup that ignores the timeout
+        released.wait(30)
+        raise TimeoutError("timed out")
 
     monkeypatch.setattr(socket, "create_connection", hang)
     unreachable = datasets._unreachable_hosts(["http://a.example/x"], timeout=0.2)
+    released.set()
     assert unreachable == {("a.example", 80): "no answer within 0.2 s"}
 
 
