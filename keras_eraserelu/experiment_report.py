@@ -35,6 +35,8 @@ METRICS = ("final_error", "best_error", "epochs_to_target", "grad_norm", "grad_c
 DIFFERENCES = ("final_error", "best_error")
 # The metrics that are rates in [0, 1], so their intervals stay inside it.
 RATES = ("final_error", "best_error")
+# The least value each other metric can take, where its interval is cut.
+LOWER_BOUNDS = {"epochs_to_target": 1, "grad_norm": 0.0, "grad_cv": 0.0}
 # The table lists each seed's final error up to this many seeds.
 PER_SEED_MAX = 10
 
@@ -153,8 +155,8 @@ def format_table(result):
     lines = [
         f"Test error on {config['dataset']} over seeds {config['seeds']}: mean "
         f"[{level} CI; errors: Student t on the logit scale, inside 0-100%; "
-        "others: Student t]; grad norm and CV (step-to-step std / mean) "
-        "averaged over layers.",
+        "others: Student t, cut at their least possible value]; grad norm and "
+        "CV (step-to-step std / mean) averaged over layers.",
         *_aligned(rows),
         *_per_seed(result),
     ]

@@ -48,6 +48,7 @@ import keras
 from keras_eraserelu.datasets import dataset_spec
 from keras_eraserelu.experiment_report import (
     DIFFERENCES,
+    LOWER_BOUNDS,
     METRICS,
     RATES,
     format_table,
@@ -342,12 +343,7 @@ def _analyse(variants, runs, trained, config, target_accuracy):
         run["epochs_to_target"] = epochs_to_reach(run["val_error"], target_accuracy)
     confidence = config["confidence"]
     summaries = {  # errors are rates: an interval inside [0, 1]
-        name: {
-            metric: (summarize_rate if metric in RATES else summarize)(
-                [r[metric] for r in own if r[metric] is not None], confidence
-            )
-            for metric in METRICS
-        }
+        name: {metric: _summary(metric, own, confidence) for metric in METRICS}
         for name, own in by_variant.items()
     }
     differences = []
@@ -366,6 +362,13 @@ def _analyse(variants, runs, trained, config, target_accuracy):
         differences.append(entry)
     config = {**config, "target_accuracy": target_accuracy}
     return ExperimentResult(variants, runs, summaries, differences, trained, config)
+
+
+def _summary(metric, runs, confidence):
+    values = [r[metric] for r in runs if r[metric] is not None]
+    if metric in RATES:
+        return summarize_rate(values, confidence)
+    return summarize(values, confidence, lower=LOWER_BOUNDS[metric])
 
 
 def _by_variant(variants, runs):

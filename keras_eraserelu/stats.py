@@ -42,6 +42,7 @@ from scipy import stats as scipy_stats
 
 # The names `interval_method` takes (in `Summary`, `Difference` and JSON).
 STUDENT_T = "student_t"
+STUDENT_T_CLIPPED = "student_t_clipped"
 LOGIT_DELTA_T = "logit_delta_t"
 WELCH_T = "welch_t"
 WELCH_T_CLIPPED = "welch_t_clipped"
@@ -58,8 +59,9 @@ class Summary:
         ci_low, ci_high: float. Confidence interval for the mean (NaN when
             n < 2).
         confidence: float. The interval's confidence level.
-        interval_method: str. How the interval was built: "student_t"
-            (`summarize`) or "logit_delta_t" (`summarize_rate`).
+        interval_method: str. How the interval was built: "student_t" or,
+            cut at the least possible value, "student_t_clipped"
+            (`summarize`), or "logit_delta_t" (`summarize_rate`).
     """
 
     n: int
@@ -120,40 +122,53 @@ class Difference:
         return {k: json_number(v) for k, v in dataclasses.asdict(self).items()}
 
 
-def summarize(values, confidence=0.95):
+def summarize(values, confidence=0.95, *, lower=None):
     """Mean, std (ddof=1) and Student-t confidence interval of `values`.
 
     Args:
         values: sequence of finite numbers (may be empty).
         confidence: float in (0, 1). Defaults to 0.95.
+        lower: None or float. The least value the quantity can take (1 for
+            an epoch count, 0 for a norm): the interval is cut there
+            ("student_t_clipped"). Intersecting an interval with the support
+            of the quantity loses no coverage. Defaults to None.
 
     Returns:
         A `Summary`; std and interval are NaN for fewer than two values.
 
     Raises:
         TypeError: if `values` holds something other than numbers.
-        ValueError: if a value is not finite or `confidence` is not in (0, 1).
+        ValueError: if a value is not finite or below `lower`, or
+            `confidence` is not in (0, 1).
 
     Example:
 
     ```python
-    summarize([1, 2, 3, 4, 5])   # mean 3, std 1.58, 95% CI (1.04, 4.96)
+    summarize([1, 2, 3, 4, 5])         # mean 3, std 1.58, 95% CI (1.04, 4.96)
+    summarize([1, 8], lower=1).ci_low  # 1.0 (Student t alone: -40.0)
     ```
     """
     data = _sample("values", values)
     confidence = _confidence(confidence)
+    method = STUDENT_T if lower is None else STUDENT_T_CLIPPED
+    if lower is not None and np.any(data < lower):
+        raise ValueError(
+            f"`values` must be >= lower={lower!r}. Received: {data.tolist()}."
+        )
     n = len(data)
     mean = float(np.mean(data)) if n else math.nan
     if n < 2:
-        return Summary(n, mean, math.nan, math.nan, math.nan, confidence)
+        return Summary(n, mean, math.nan, math.nan, math.nan, confidence, method)
     if np.all(data == data[0]):  # scipy gives NaN for a zero scale
         value = float(data[0])
-        return Summary(n, value, 0.0, value, value, confidence)
+        return Summary(n, value, 0.0, value, value, confidence, method)
     low, high = scipy_stats.t.interval(
         confidence, n - 1, loc=mean, scale=scipy_stats.sem(data)
     )
+    if lower is not None:
+        low = max(low, lower)
     std = float(np.std(data, ddof=1))
-    return Summary(n, mean, std, float(low), float(high), confidence)
+    return Summary(n, mean, std, float(low), float(high), confidence, method)
 
 
 def summarize_rate(rates, confidence=0.95):

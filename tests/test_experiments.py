@@ -89,7 +89,7 @@ def test_compare_table_json_csv_and_plots_agree(experiment):
         assert summary["mean"] == pytest.approx(final.mean())
         assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((low, high))
         assert row["final_error_interval_method"] == "logit_delta_t"
-        assert entry["grad_norm"]["interval_method"] == "student_t"
+        assert entry["grad_norm"]["interval_method"] == "student_t_clipped"
         assert "  ".join(f"{100 * e:.2f}" for e in final) in printed  # per seed
         assert entry["best_error"]["mean"] == pytest.approx(best.mean())
         assert float(row["final_error_mean"]) == pytest.approx(summary["mean"])
@@ -373,8 +373,9 @@ def test_demo_errors_get_intervals_inside_0_100_everywhere(tmp_path, monkeypatch
             assert 0 <= summary["ci_low"] <= summary["mean"] <= summary["ci_high"] <= 1
         mean = 100 * np.mean(finals)
         assert f"{mean:.2f} [{100 * low:.2f}, {100 * high:.2f}]" in table
-        for metric in ("epochs_to_target", "grad_norm", "grad_cv"):
-            assert entry[metric]["interval_method"] == "student_t"
+        for metric, least in (("epochs_to_target", 1), ("grad_norm", 0)):
+            assert entry[metric]["interval_method"] == "student_t_clipped"
+            assert entry[metric]["ci_low"] is None or entry[metric]["ci_low"] >= least
     assert "25.02 [4.79, 68.89]" in table  # Student t: 25.02 [-10.48, 60.53]
     assert "Student t on the logit scale" in table
     difference = data["variants"][1]["final_error_difference"]

@@ -245,3 +245,20 @@ def test_a_difference_of_rates_stays_inside_minus_1_1():
     }
     same = welch_difference([0.1, 0.1], [0.1, 0.1], rates=True)
     assert math.isnan(same.p_value) and same.ci_low == same.ci_high == 0.0
+
+
+def test_a_lower_bound_cuts_the_student_t_interval_there():
+    values = [1, 1, 2, 6]  # epochs to a target: Student t reaches below 1
+    low, high = scipy_stats.t.interval(
+        0.95, 3, loc=np.mean(values), scale=np.std(values, ddof=1) / 2
+    )
+    assert low < 1
+    summary = summarize(values, lower=1)
+    assert summary.interval_method == "student_t_clipped"
+    assert (summary.ci_low, summary.ci_high) == pytest.approx((1.0, high))
+    far = summarize([5, 6, 7], lower=1)  # above the bound: unchanged
+    assert (far.ci_low, far.ci_high) == pytest.approx(
+        (summarize([5, 6, 7]).ci_low, summarize([5, 6, 7]).ci_high)
+    )
+    with pytest.raises(ValueError, match=r"must be >= lower=0.*\[-0.5, 1.0\]"):
+        summarize([-0.5, 1.0], lower=0)
