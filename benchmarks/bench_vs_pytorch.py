@@ -1,6 +1,6 @@
 """Training images/s: cifar_resnet56 through the package's path vs PyTorch.
 
-The Keras side goes through the pieces that `keras_eraserelu.training.train`
+The Keras side goes through the pieces that `keras_eraserelu.training.trainer.train`
 assembles, in the same order and with the same arguments: the strategy
 (`make_strategy("auto")`), the dtype policy (`apply_precision`), XLA
 (`resolve_jit_compile`), the model from the registry, the recipe's
@@ -8,7 +8,7 @@ assembles, in the same order and with the same arguments: the strategy
 `compile` as `train` does it, and `model.fit` on the package's input
 pipeline. `train()` itself takes a data set *name* (tensorflow-datasets or
 digits), and CIFAR-10 cannot be downloaded here, so the synthetic arrays go
-through `keras_eraserelu.data.numpy_dataset`, the same pipeline tail as
+through `keras_eraserelu.data.pipelines.numpy_dataset`, the same pipeline tail as
 `load_dataset`'s (shuffle, pad-4 random crop and flip in a parallel batched
 map, prefetch).
 
@@ -111,12 +111,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_eraserelu.data import numpy_dataset  # noqa: E402
-from keras_eraserelu.distribute import make_strategy  # noqa: E402
+from keras_eraserelu.data.pipelines import numpy_dataset  # noqa: E402
+from keras_eraserelu.experiments.stats import summarize  # noqa: E402
 from keras_eraserelu.models import create_model  # noqa: E402
-from keras_eraserelu.precision import apply_precision, resolve_jit_compile  # noqa: E402
-from keras_eraserelu.recipes import get_recipe, recipe_for_model  # noqa: E402
-from keras_eraserelu.stats import summarize  # noqa: E402
+from keras_eraserelu.training.paper_recipes import get_recipe, recipe_for_model  # noqa: E402
+from keras_eraserelu.training.precision import apply_precision, resolve_jit_compile  # noqa: E402
+from keras_eraserelu.training.strategies import make_strategy  # noqa: E402
 
 MODEL = "cifar_resnet56"
 IMAGE_SHAPE = (32, 32, 3)

@@ -3,7 +3,7 @@
 `eraserelu --help`, `eraserelu COMMAND --help` and a mistyped argument answer
 at once: this package imports neither TensorFlow nor Keras. Only after the
 arguments parsed does `eraserelu.cli.main` import the command's runner from
-`keras_eraserelu.cli_commands` (and with it Keras).
+`eraserelu.commands` (and with it Keras).
 
 Example:
 

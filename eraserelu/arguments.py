@@ -103,7 +103,7 @@ def choice(choices):
 
 
 def dataset_name(text):
-    """A name of the data-set catalogue (`keras_eraserelu.datasets.DATASETS`).
+    """A name of the data-set catalogue (`keras_eraserelu.data.catalogue.DATASETS`).
 
     The one place that says which `--dataset` values are valid.
     """

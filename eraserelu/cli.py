@@ -3,7 +3,7 @@
 Every value is checked as it is parsed (`eraserelu.arguments`); a bad one
 stops at once with `eraserelu CMD: error: argument --FLAG: ...` and exit
 status 2, before TensorFlow or Keras is imported. Only then does `main`
-import the command's runner from `keras_eraserelu.cli_commands`.
+import the command's runner from `eraserelu.commands`.
 
 Example:
 
@@ -62,7 +62,7 @@ def main(argv=None):
         return stop.code
     # Hide TensorFlow's C++ INFO and WARNING lines; its errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from keras_eraserelu import cli_commands
+    from eraserelu import commands as cli_commands
 
     try:
         return getattr(cli_commands, args.runner)(args)

@@ -13,7 +13,7 @@ from eraserelu import names
 ```
 """
 
-# keras_eraserelu.datasets.DATASETS, sorted.
+# keras_eraserelu.data.catalogue.DATASETS, sorted.
 DATASETS = (
     "cifar10",
     "cifar100",
@@ -23,7 +23,7 @@ DATASETS = (
     "mnist",
     "svhn_cropped",
 )
-# keras_eraserelu.recipes.list_recipes().
+# keras_eraserelu.training.paper_recipes.list_recipes().
 RECIPES = (
     "he_cifar",
     "he_cifar_warmup",
@@ -33,17 +33,17 @@ RECIPES = (
     "resnext_cifar",
     "wrn_cifar",
 )
-# keras_eraserelu.distribute.STRATEGY_CHOICES (the names make_strategy takes).
+# keras_eraserelu.training.strategies.STRATEGY_CHOICES (the names make_strategy takes).
 STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multiworker", "tpu")
-# keras_eraserelu.precision.PRECISION_CHOICES.
+# keras_eraserelu.training.precision.PRECISION_CHOICES.
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-# keras_eraserelu.plan.WHERE_CHOICES: the position words of plan_erasure.
+# keras_eraserelu.core.plan.WHERE_CHOICES: the position words of plan_erasure.
 POSITIONS = ("last", "first", "all")
 # What train / compare erase: nothing, or a position.
 ERASE_WORDS = ("none", *POSITIONS)
-# keras_eraserelu.plan.RATIO_FROM_CHOICES.
+# keras_eraserelu.core.plan.RATIO_FROM_CHOICES.
 RATIO_FROM = ("start", "end")
-# keras_eraserelu.graph.sites.KNOWN_KINDS, its aliases, and "any".
+# keras_eraserelu.core.sites.KNOWN_KINDS, its aliases, and "any".
 KINDS = (
     "celu",
     "elu",
@@ -73,9 +73,9 @@ KINDS = (
     "thresholded",
 )
 KIND_ALIASES = ("hard_swish", "leaky_relu", "swish", "threshold_relu")
-# keras_eraserelu.tuning.SPACES.
+# keras_eraserelu.tuning.hypermodel.SPACES.
 SPACES = ("per_module", "ratio", "position", "stage")
-# keras_eraserelu.tuning_search.TUNERS and OBJECTIVES.
+# keras_eraserelu.tuning.search.TUNERS and OBJECTIVES.
 TUNERS = ("bayesian", "random", "hyperband", "grid")
 OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
 # The command line's own words.

@@ -6,32 +6,43 @@ Example:
 import keras_eraserelu as ker
 plan = ker.plan_erasure(model)       # dry run: which ReLUs, and why
 new_model = ker.erase_relu(model)    # the last ReLU of every module made linear
+ker.models.create_model("cifar_resnet110", erase="last")
+ker.training.train("cifar_resnet20", "cifar10", erase="last", out="runs/r20")
 ```
 
-Training, data, experiments, tuning and callbacks live in their own modules
-(`keras_eraserelu.training`, `.data`, `.experiments`, `.tuning_search`,
-`.callbacks`), so that importing the rewriter needs Keras alone.
+The package is laid out by layer, each a subpackage reachable as an
+attribute: `core` (Keras only: the graph walker, the plan, the rewriter),
+`models` and `data` above it, `training` above those, `experiments` and
+`tuning` on top. `data`, `experiments` and `tuning` load on first use.
 
 Importing the package registers every class it can put in a `.keras` file
-(layers, the optimizer and its schedule), so `keras.models.load_model(path)`
-opens those files in a new process after `import keras_eraserelu`.
-`export_plain(model)` makes a copy that opens with Keras alone.
+(layers, the optimizer and its schedule: `models` and `training` load with
+it), so `keras.models.load_model(path)` opens those files in a new process
+after `import keras_eraserelu`. `export_plain(model)` makes a copy that opens
+with Keras alone.
 """
 
-# Registers every class the package can put in a `.keras` file: CoupledSGD,
-# RecipeSchedule, FusedBatchNormalization, ZeroPadShortcut (and ErasableReLU
-# below). These modules import nothing that Keras does not import itself (no
-# TensorFlow Datasets, no Keras Tuner).
-from keras_eraserelu import models, optimizers, recipe  # noqa: F401
-from keras_eraserelu.erasable import finalize_erasure, make_erasable
-from keras_eraserelu.export import export_plain
-from keras_eraserelu.graph.modules import Module
-from keras_eraserelu.graph.sites import KNOWN_KINDS, RELU_KINDS, ReluSite, find_relus
-from keras_eraserelu.layers import ErasableReLU
-from keras_eraserelu.plan import ErasePlan, plan_erasure
-from keras_eraserelu.rewrite import erase_relu
+import importlib
+
+from keras_eraserelu import core, models, training
+from keras_eraserelu.core import (
+    KNOWN_KINDS,
+    RELU_KINDS,
+    ErasableReLU,
+    ErasePlan,
+    Module,
+    ReluSite,
+    erase_relu,
+    finalize_erasure,
+    find_relus,
+    make_erasable,
+    plan_erasure,
+)
+from keras_eraserelu.models import export_plain
 
 __version__ = "0.1.0"
+
+_LAZY_SUBPACKAGES = ("data", "experiments", "tuning")
 
 __all__ = [
     "ErasableReLU",
@@ -40,10 +51,24 @@ __all__ = [
     "Module",
     "RELU_KINDS",
     "ReluSite",
+    "core",
+    "data",
     "erase_relu",
+    "experiments",
     "export_plain",
     "finalize_erasure",
     "find_relus",
     "make_erasable",
+    "models",
     "plan_erasure",
+    "training",
+    "tuning",
 ]
+
+
+def __getattr__(name):
+    """`keras_eraserelu.data`, `.experiments`, `.tuning`: imported when first
+    used (Keras Tuner and matplotlib load only then)."""
+    if name in _LAZY_SUBPACKAGES:
+        return importlib.import_module(f"keras_eraserelu.{name}")
+    raise AttributeError(f"module 'keras_eraserelu' has no attribute {name!r}")

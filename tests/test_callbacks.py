@@ -14,9 +14,17 @@ import tensorflow as tf
 from keras import layers
 
 import keras_eraserelu as ker
-from keras_eraserelu.callbacks import ActivationStats, GradientStats, ProgressiveErase
-from keras_eraserelu.erasable import erasable_layers, finalize_erasure, make_erasable
-from keras_eraserelu.layers import ErasableReLU
+from keras_eraserelu.core.erasable import (
+    erasable_layers,
+    finalize_erasure,
+    make_erasable,
+)
+from keras_eraserelu.core.layers import ErasableReLU
+from keras_eraserelu.training.callbacks import (
+    ActivationStats,
+    GradientStats,
+    ProgressiveErase,
+)
 from tests.test_rewrite import residual_net
 
 
@@ -200,9 +208,9 @@ MIRRORED_SCRIPT = textwrap.dedent(
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras, numpy as np
-    from keras_eraserelu.callbacks import (
+    from keras_eraserelu.training.callbacks import (
         ActivationStats, GradientStats, ProgressiveErase)
-    from keras_eraserelu.erasable import erasable_layers, make_erasable
+    from keras_eraserelu.core.erasable import erasable_layers, make_erasable
     from tests.test_rewrite import residual_net
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
@@ -244,7 +252,7 @@ def test_callbacks_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
 
 
 def test_history_stats_plot_and_its_error(tmp_path):
-    from keras_eraserelu.history_plot import plot_history_stats
+    from keras_eraserelu.training.history_plot import plot_history_stats
 
     records = [
         {"epoch": e, "dead/a": 0.1 * e, "dead/b": 0.05, "loss": 1.0} for e in range(3)

@@ -24,14 +24,14 @@ OUT = ["--out", "unused-run-dir"]
 
 
 def test_name_lists_equal_the_library_registries():
-    from keras_eraserelu.datasets import DATASETS
-    from keras_eraserelu.distribute import STRATEGY_CHOICES
-    from keras_eraserelu.graph.sites import _ALIASES, KNOWN_KINDS
-    from keras_eraserelu.plan import RATIO_FROM_CHOICES, WHERE_CHOICES
-    from keras_eraserelu.precision import PRECISION_CHOICES
-    from keras_eraserelu.recipes import list_recipes
-    from keras_eraserelu.tuning import SPACES
-    from keras_eraserelu.tuning_search import OBJECTIVES, TUNERS
+    from keras_eraserelu.core.plan import RATIO_FROM_CHOICES, WHERE_CHOICES
+    from keras_eraserelu.core.sites import _ALIASES, KNOWN_KINDS
+    from keras_eraserelu.data.catalogue import DATASETS
+    from keras_eraserelu.training.paper_recipes import list_recipes
+    from keras_eraserelu.training.precision import PRECISION_CHOICES
+    from keras_eraserelu.training.strategies import STRATEGY_CHOICES
+    from keras_eraserelu.tuning.hypermodel import SPACES
+    from keras_eraserelu.tuning.search import OBJECTIVES, TUNERS
 
     assert list(names.DATASETS) == sorted(DATASETS)
     assert list(names.RECIPES) == list_recipes()
@@ -323,7 +323,9 @@ def test_restart_reaches_compare(monkeypatch, tmp_path):
 
     calls = []
     monkeypatch.setattr(
-        keras_eraserelu.experiments, "compare", lambda *a, **k: calls.append((a, k))
+        keras_eraserelu.experiments,
+        "compare",
+        lambda *a, **k: calls.append((a, k)),
     )
     argv = ["compare", "--out", str(tmp_path), "--models", "cifar_resnet8"]
     assert main([*argv, "--restart", "--erase", "none,2"]) == 0
@@ -351,7 +353,7 @@ def test_restart_reaches_compare(monkeypatch, tmp_path):
 def test_user_errors_inside_a_command_exit_2_without_traceback(
     error, monkeypatch, capsys
 ):
-    from keras_eraserelu import cli_commands
+    from eraserelu import commands as cli_commands
 
     def fail(args):
         raise error
@@ -424,7 +426,7 @@ def test_a_folder_named_like_an_archive_is_no_archive(tmp_path, capsys):
 
 
 def test_export_writes_a_model_of_standard_keras_layers(tmp_path, capsys):
-    pytest.importorskip("keras_eraserelu.export")
+    pytest.importorskip("keras_eraserelu.models.export")
     from keras_eraserelu.models.registry import create_model
 
     model = create_model("cifar_resnet8", erase="last")

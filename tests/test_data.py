@@ -15,9 +15,13 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_eraserelu import datasets
-from keras_eraserelu.data import distributed_dataset, load_dataset, numpy_dataset
-from keras_eraserelu.datasets import DATASETS, dataset_spec
+from keras_eraserelu.data import catalogue as datasets
+from keras_eraserelu.data.catalogue import DATASETS, dataset_spec
+from keras_eraserelu.data.pipelines import (
+    distributed_dataset,
+    load_dataset,
+    numpy_dataset,
+)
 
 TFDS_NAMES = [name for name in DATASETS if name != "digits"]
 
@@ -310,7 +314,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 two = [tf.config.LogicalDeviceConfiguration()] * 2
 tf.config.set_logical_device_configuration(cpu, two)
-from keras_eraserelu.data import distributed_dataset
+from keras_eraserelu.data.pipelines import distributed_dataset
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 sizes = []
 for x, y in distributed_dataset(strategy, "digits", "test", 64, seed=0):

@@ -21,25 +21,25 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_eraserelu import compat
-from keras_eraserelu.cluster import (
+from keras_eraserelu.training import compat
+from keras_eraserelu.training.cluster import (
     chief_or_temp_dir,
     is_chief,
     read_tf_config,
     worker_count,
     writable_dir,
 )
-from keras_eraserelu.distribute import (
-    STRATEGY_CHOICES,
-    describe_strategy,
-    make_strategy,
-    per_replica_batch_size,
-)
-from keras_eraserelu.precision import (
+from keras_eraserelu.training.precision import (
     PRECISION_CHOICES,
     apply_precision,
     resolve_jit_compile,
     resolve_precision,
+)
+from keras_eraserelu.training.strategies import (
+    STRATEGY_CHOICES,
+    describe_strategy,
+    make_strategy,
+    per_replica_batch_size,
 )
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -452,7 +452,7 @@ def test_precision_auto_follows_the_device():
 
 
 def test_16_bit_precision_on_cpu_warns_unless_it_is_fast(monkeypatch):
-    from keras_eraserelu import precision
+    from keras_eraserelu.training import precision
 
     cpu = make_strategy("cpu")
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)

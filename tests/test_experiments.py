@@ -12,16 +12,16 @@ import pytest
 from scipy import stats as scipy_stats
 
 from eraserelu.cli import main
-from keras_eraserelu import experiment_plots
-from keras_eraserelu.demo import demo
-from keras_eraserelu.experiment_plots import plot_depth_sweep
-from keras_eraserelu.experiment_report import format_table, write_results
-from keras_eraserelu.experiments import ExperimentResult, _analyse, compare
+from keras_eraserelu.experiments import plots as experiment_plots
+from keras_eraserelu.experiments.comparison import ExperimentResult, _analyse, compare
+from keras_eraserelu.experiments.digits_demo import demo
+from keras_eraserelu.experiments.plots import plot_depth_sweep
+from keras_eraserelu.experiments.report import format_table, write_results
+from keras_eraserelu.experiments.stats import welch_difference
+from keras_eraserelu.experiments.variants import Variant, as_variants, depth_variants
 from keras_eraserelu.models.registry import create_model
-from keras_eraserelu.run_record import read_history
-from keras_eraserelu.stats import welch_difference
-from keras_eraserelu.training import train
-from keras_eraserelu.variants import Variant, as_variants, depth_variants
+from keras_eraserelu.training.run_files import read_history
+from keras_eraserelu.training.trainer import train
 
 VARIANTS = ["cifar_resnet8", ("cifar_resnet8", "last")]
 NAMES = ["cifar_resnet8-none", "cifar_resnet8-last"]

@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_eraserelu.callbacks import ActivationStats, GradientStats
-from keras_eraserelu.progress import LayerStatsProgbar, summarize_layer_logs
-from keras_eraserelu.training import train
+from keras_eraserelu.training.callbacks import ActivationStats, GradientStats
+from keras_eraserelu.training.progress import LayerStatsProgbar, summarize_layer_logs
+from keras_eraserelu.training.trainer import train
 from tests.test_rewrite import residual_net
 
 

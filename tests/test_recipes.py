@@ -10,9 +10,13 @@ import numpy as np
 import pytest
 
 from keras_eraserelu.models.registry import list_models
-from keras_eraserelu.optimizers import CoupledSGD
-from keras_eraserelu.recipe import Recipe, RecipeSchedule
-from keras_eraserelu.recipes import get_recipe, list_recipes, recipe_for_model
+from keras_eraserelu.training.optimizers import CoupledSGD
+from keras_eraserelu.training.paper_recipes import (
+    get_recipe,
+    list_recipes,
+    recipe_for_model,
+)
+from keras_eraserelu.training.recipe import Recipe, RecipeSchedule
 
 # ---------------------------------------------------------------- schedules
 
@@ -336,7 +340,7 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 import numpy as np
-from keras_eraserelu.optimizers import CoupledSGD
+from keras_eraserelu.training.optimizers import CoupledSGD
 x, y, kernel, bias, lr, momentum, l2 = json.loads(sys.argv[1])
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():

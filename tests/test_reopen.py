@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import keras_eraserelu as ker
-from keras_eraserelu.layers import ErasableReLU
+from keras_eraserelu.core.layers import ErasableReLU
 from keras_eraserelu.models import FusedBatchNormalization, create_model
 from keras_eraserelu.models.layers import ZeroPadShortcut
 
@@ -68,7 +68,7 @@ import keras_eraserelu  # noqa: E402  (alone: no .training, no tuner)
 
 report["heavy"] = [
     name
-    for name in ("keras_eraserelu.training", "keras_eraserelu.tuning_search",
+    for name in ("keras_eraserelu.training.trainer", "keras_eraserelu.tuning.search",
                  "keras_tuner", "tensorflow_datasets", "matplotlib")
     if name in sys.modules and name not in loaded
 ]
@@ -219,7 +219,7 @@ def test_erased_erasable_and_finalized_models_reopen(tmp_path):
 
 
 def test_the_model_file_of_train_reopens_with_its_optimizer(tmp_path):
-    from keras_eraserelu.training import train
+    from keras_eraserelu.training.trainer import train
 
     out = tmp_path / "run"
     result = train(
@@ -237,7 +237,7 @@ def test_the_model_file_of_train_reopens_with_its_optimizer(tmp_path):
 
 
 def test_the_model_files_of_compare_reopen(tmp_path):
-    from keras_eraserelu.experiments import compare
+    from keras_eraserelu.experiments.comparison import compare
 
     out = tmp_path / "exp"
     compare(
@@ -260,7 +260,7 @@ def test_the_model_files_of_compare_reopen(tmp_path):
 
 
 def test_the_best_model_of_tune_reopens(tmp_path):
-    from keras_eraserelu.tuning_search import tune_placements
+    from keras_eraserelu.tuning.search import tune_placements
 
     result = tune_placements(
         "cifar_vgg_tiny", "digits", tuner="random", max_trials=1, batch_size=32,

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_eraserelu.data import load_dataset
-from keras_eraserelu.run_record import read_history
+from keras_eraserelu.data.pipelines import load_dataset
+from keras_eraserelu.training.run_files import read_history
 
 ROOT = Path(__file__).parents[1]
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).parents[1]
 TRAIN = """
 import os, signal, sys
 import keras
-from keras_eraserelu.training import train
+from keras_eraserelu.training.trainer import train
 
 class KillAt(keras.callbacks.Callback):
     def __init__(self, epoch, batch):

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from eraserelu.cli import main
-from keras_eraserelu import run_record, training
-from keras_eraserelu.experiments import compare
-from keras_eraserelu.run_lock import LOCK_FILE, RunLock, RunLockedError
-from keras_eraserelu.run_record import DamagedRunFileError, check_output_dir
-from keras_eraserelu.training import train
-from keras_eraserelu.tuning_search import tune_placements
+from keras_eraserelu.experiments.comparison import compare
+from keras_eraserelu.training import run_files as run_record
+from keras_eraserelu.training import trainer as training
+from keras_eraserelu.training.run_files import DamagedRunFileError, check_output_dir
+from keras_eraserelu.training.run_lock import LOCK_FILE, RunLock, RunLockedError
+from keras_eraserelu.training.trainer import train
+from keras_eraserelu.tuning.search import tune_placements
 
 ROOT = Path(__file__).parents[1]
 TINY = dict(epochs=2, batch_size=64, steps_per_epoch=2, verbose=0)
@@ -23,8 +24,8 @@ TINY = dict(epochs=2, batch_size=64, steps_per_epoch=2, verbose=0)
 # Waits for the test's "go" file, then trains; prints the outcome as JSON.
 RACER = """
 import json, os, sys, time
-from keras_eraserelu.run_lock import RunLockedError
-from keras_eraserelu.training import train
+from keras_eraserelu.training.run_lock import RunLockedError
+from keras_eraserelu.training.trainer import train
 out, ready, go = sys.argv[1:4]
 open(ready, "w").close()
 while not os.path.exists(go):
@@ -39,7 +40,7 @@ except RunLockedError as error:
 
 HOLDER = """
 import os, signal, sys, time
-from keras_eraserelu.run_lock import RunLock
+from keras_eraserelu.training.run_lock import RunLock
 with RunLock(sys.argv[1], purpose="train"):
     print(os.getpid(), flush=True)
     if sys.argv[2] == "die":

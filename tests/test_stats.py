@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from keras_eraserelu.stats import (
+from keras_eraserelu.experiments.stats import (
     json_number,
     summarize,
     summarize_rate,

@@ -21,8 +21,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download import downloader
 
-from keras_eraserelu import datasets
-from keras_eraserelu.data import load_dataset
+from keras_eraserelu.data import catalogue as datasets
+from keras_eraserelu.data.pipelines import load_dataset
 
 DOWNLOADED = sorted(
     name for name, spec in datasets.DATASETS.items()

@@ -12,8 +12,8 @@ import keras
 import pytest
 import tensorflow_datasets as tfds
 
-from keras_eraserelu.run_record import read_history
-from keras_eraserelu.training import train
+from keras_eraserelu.training.run_files import read_history
+from keras_eraserelu.training.trainer import train
 
 ROOT = Path(__file__).parents[1]
 
@@ -140,7 +140,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 devices = [tf.config.LogicalDeviceConfiguration()] * 2
 tf.config.set_logical_device_configuration(cpu, devices)
 import json, sys
-from keras_eraserelu.training import train
+from keras_eraserelu.training.trainer import train
 try:
     train("cifar_resnet8", "digits", epochs=1, batch_size=63, strategy="mirrored",
           verbose=0)
@@ -148,7 +148,7 @@ except ValueError as error:
     print("ERROR", error)
 result = train("cifar_resnet8", "digits", epochs=2, batch_size=64, strategy="mirrored",
                out=sys.argv[1], verbose=0)
-from keras_eraserelu.data import load_dataset
+from keras_eraserelu.data.pipelines import load_dataset
 examples = sum(len(y) for _, y in load_dataset("digits", "test", 50))
 # After fit, the metrics hold the last validation's totals.
 seen = {v.path: float(v.numpy()) for m in result.model.metrics for v in m.variables}

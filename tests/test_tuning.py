@@ -25,10 +25,10 @@ import tensorflow as tf
 from keras import layers
 
 from eraserelu.cli import main
-from keras_eraserelu.plan import plan_erasure
-from keras_eraserelu.rewrite import erase_relu
-from keras_eraserelu.tuning import PlacementHyperModel
-from keras_eraserelu.tuning_search import distributed_role, tune_placements
+from keras_eraserelu.core.plan import plan_erasure
+from keras_eraserelu.core.rewrite import erase_relu
+from keras_eraserelu.tuning.hypermodel import PlacementHyperModel
+from keras_eraserelu.tuning.search import distributed_role, tune_placements
 
 # A guard against hangs (a worker without chief waits an hour), well above
 # the 20-80 s these subprocesses take on two busy cores.
@@ -158,7 +158,7 @@ def test_every_trial_starts_from_the_users_weights():
 
 
 def test_a_users_model_and_data(tmp_path):
-    from keras_eraserelu.datasets import digits_arrays
+    from keras_eraserelu.data.catalogue import digits_arrays
 
     x, y = digits_arrays()["train"]
     train = tf.data.Dataset.from_tensor_slices((x[:256], y[:256])).batch(64)

@@ -10,7 +10,7 @@ model = create_model("cifar_resnet110", erase="last")
 """
 
 from keras_eraserelu.models import (  # noqa: F401  (registers the families)
-    cifar_resnet,
+    cifar_resnets,
     imagenet_resnet,
     inception,
     resnext,
@@ -18,6 +18,9 @@ from keras_eraserelu.models import (  # noqa: F401  (registers the families)
     wide_resnet,
 )
 from keras_eraserelu.models.batch_norm import FusedBatchNormalization
+from keras_eraserelu.models.cifar_resnets import cifar_resnet
+from keras_eraserelu.models.common import erase_arguments
+from keras_eraserelu.models.export import export_plain
 from keras_eraserelu.models.registry import (
     create_model,
     get_builder,
@@ -27,7 +30,10 @@ from keras_eraserelu.models.registry import (
 
 __all__ = [
     "FusedBatchNormalization",
+    "cifar_resnet",
     "create_model",
+    "erase_arguments",
+    "export_plain",
     "get_builder",
     "list_models",
     "register_model",

@@ -6,7 +6,7 @@ side, `<name>_pad`, as in the reference implementations), BN with momentum
 shortcut (identity, option A zero-pad or option B 1x1 projection), the four
 residual blocks (post- and pre-activation, basic and bottleneck) and a stage
 of blocks. Every layer is named from the `name` given, as described in
-`keras_eraserelu.models.cifar_resnet`, which builds the networks from these;
+`keras_eraserelu.models.cifar_resnets`, which builds the networks from these;
 `keras_eraserelu.models.wide_resnet` reuses them.
 
 Example:

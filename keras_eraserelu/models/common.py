@@ -18,9 +18,7 @@ import textwrap
 
 import keras
 
-from keras_eraserelu.plan import WHERE_CHOICES
-from keras_eraserelu.rewrite import erase_relu
-from keras_eraserelu.validation import check_choice
+from keras_eraserelu.core import WHERE_CHOICES, check_choice, erase_relu
 
 POOLING_CHOICES = (None, "avg", "max")
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_eraserelu.core import check_choice
 from keras_eraserelu.models.batch_norm import FusedBatchNormalization
 from keras_eraserelu.models.common import (
     check_builder_args,
@@ -41,7 +42,6 @@ from keras_eraserelu.models.common import (
     model_input,
 )
 from keras_eraserelu.models.registry import register_model
-from keras_eraserelu.validation import check_choice
 
 STRIDE_ON_CHOICES = ("conv1", "conv2")
 BN_MOMENTUM = 0.9

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 
-from keras_eraserelu.validation import did_you_mean
+from keras_eraserelu.core import did_you_mean
 
 _BUILDERS = {}
 

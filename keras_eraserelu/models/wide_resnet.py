@@ -12,7 +12,7 @@ front of the last conv of the residual branch, `<block>_relu2` (before the
 dropout, when there is one); the block ends at the Add, `<block>_out`. The
 stem and the head keep their ReLUs.
 
-Layer names follow `keras_eraserelu.models.cifar_resnet`: `stem_conv`,
+Layer names follow `keras_eraserelu.models.cifar_resnets`: `stem_conv`,
 `stage{s}_block{b}_bn{k}` / `_relu{k}` / `_conv{k}`, `..._dropout`,
 `..._shortcut_conv`, `..._out`, `head_bn`, `head_relu`, `head_pool`,
 `head_fc`.

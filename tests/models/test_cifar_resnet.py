@@ -10,7 +10,7 @@ import pytest
 
 import keras_eraserelu as ker
 from keras_eraserelu.models import create_model, list_models
-from keras_eraserelu.models.cifar_resnet import cifar_resnet
+from keras_eraserelu.models.cifar_resnets import cifar_resnet
 from keras_eraserelu.models.layers import ZeroPadShortcut
 
 # Trainable parameters with 10 classes.

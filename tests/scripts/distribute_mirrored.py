@@ -23,14 +23,14 @@ tf.config.set_logical_device_configuration(
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from distribute_common import GLOBAL_BATCH, train  # noqa: E402
 
-from keras_eraserelu.distribute import (  # noqa: E402
+from keras_eraserelu.training.precision import (  # noqa: E402
+    resolve_jit_compile,
+    resolve_precision,
+)
+from keras_eraserelu.training.strategies import (  # noqa: E402
     describe_strategy,
     make_strategy,
     per_replica_batch_size,
-)
-from keras_eraserelu.precision import (  # noqa: E402
-    resolve_jit_compile,
-    resolve_precision,
 )
 
 report_dir = sys.argv[1]

@@ -16,7 +16,7 @@ out_dir, report_dir, mode = sys.argv[1:4]
 
 # The strategy comes first: nothing may start the TensorFlow runtime before it.
 if mode != "nofix":
-    from keras_eraserelu.distribute import make_strategy
+    from keras_eraserelu.training.strategies import make_strategy
 
     strategy = make_strategy(mode)
 else:
@@ -29,9 +29,9 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from distribute_common import GLOBAL_BATCH, train  # noqa: E402
 
-from keras_eraserelu.cluster import writable_dir  # noqa: E402
-from keras_eraserelu.compat import is_patched  # noqa: E402
-from keras_eraserelu.distribute import (  # noqa: E402
+from keras_eraserelu.training.cluster import writable_dir  # noqa: E402
+from keras_eraserelu.training.compat import is_patched  # noqa: E402
+from keras_eraserelu.training.strategies import (  # noqa: E402
     describe_strategy,
     per_replica_batch_size,
 )

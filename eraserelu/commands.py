@@ -1,0 +1,252 @@
+"""What each `eraserelu` command does, once `eraserelu.cli` has parsed it.
+
+Each `run_<command>(args)` takes the `argparse.Namespace` of
+`eraserelu.cli.build_parser()`, whose values are already checked and
+converted (ints, tuples, placements), and returns the exit status. The
+command line imports this module only after parsing succeeded, so that
+`eraserelu --help` imports no Keras.
+
+Example:
+
+```python
+from eraserelu.cli import build_parser
+args = build_parser().parse_args(["inspect", "cifar_resnet20", "--where", "1"])
+run_inspect(args)   # prints the plan of cifar_resnet20, returns 0
+```
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import zipfile
+
+
+def placement_from_args(args):
+    """The `plan_erasure` keyword arguments given on the command line."""
+    return {
+        "where": args.where,
+        "select": args.select,
+        "exclude": args.exclude,
+        "kinds": args.kinds,
+        "modules": args.modules,
+        "ratio": args.ratio,
+        "ratio_from": args.ratio_from,
+    }
+
+
+def load_model_by_name(name, input_shape=None):
+    """A model from a `.keras` file, a keras.applications name or the registry."""
+    import keras
+
+    from keras_eraserelu.core import did_you_mean
+    from keras_eraserelu.models import get_builder, list_models
+
+    if name.endswith(".keras") or os.path.sep in name:
+        if not os.path.exists(name):
+            raise FileNotFoundError(f"Model file not found: {name!r}.")
+        if name.endswith(".keras"):
+            check_keras_archive(name)
+        return keras.models.load_model(name)
+    kwargs = {} if input_shape is None else {"input_shape": input_shape}
+    applications = [n for n in dir(keras.applications) if n[:1].isupper()]
+    if name in applications:
+        return getattr(keras.applications, name)(weights=None, **kwargs)
+    if name in list_models():
+        return get_builder(name)(**kwargs)
+    raise ValueError(
+        f"Unknown model {name!r}: expected a .keras file, a keras.applications "
+        "name (such as 'ResNet50') or a registry name (see `eraserelu models`)."
+        + did_you_mean(name, applications + list_models())
+    )
+
+
+def check_keras_archive(path):
+    """Raises a ValueError unless `path` is a Keras v3 archive (a zip file
+    holding `config.json`), before Keras is asked to open it."""
+    if os.path.isdir(path):
+        raise ValueError(
+            f"{path!r} is a folder, not a Keras archive (.keras zip file)."
+        )
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" in archive.namelist():
+                return
+    size = os.path.getsize(path)
+    raise ValueError(
+        f"{path!r} is not a Keras archive (.keras zip) holding config.json: "
+        f"{'it is empty' if size == 0 else f'{size:,d} bytes of something else'}. "
+        "Save models with `model.save('name.keras')`."
+    )
+
+
+def run_inspect(args):
+    from keras_eraserelu.core import plan_erasure
+
+    model = load_model_by_name(args.model, args.input_shape)
+    plan = plan_erasure(model, **placement_from_args(args))
+    print(plan)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(plan.to_dict(), handle, indent=2)
+        print(f"plan written to {args.json}")
+    if args.plot:
+        plan.plot(args.plot)
+        print(f"picture saved to {args.plot}")
+    return 0
+
+
+def run_models(args):
+    from keras_eraserelu.models import create_model, list_models
+
+    names = list_models(args.pattern)
+    if not names:
+        raise ValueError(f"No registered model matches {args.pattern!r}.")
+    width = max(len(name) for name in names)
+    for name in names:
+        if args.no_params:
+            print(name)
+            continue
+        model = create_model(name)
+        count = sum(math.prod(v.shape) for v in model.trainable_weights)
+        print(f"{name.ljust(width)}  {count:>13,d} trainable params", flush=True)
+    return 0
+
+
+def run_train(args):
+    from keras_eraserelu.training import train
+
+    jit = {"auto": "auto", "on": True, "off": False}[args.jit_compile]
+    result = train(
+        args.model,
+        args.dataset,
+        erase=args.erase,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        recipe=args.recipe,
+        strategy=args.strategy,
+        precision=args.precision,
+        jit_compile=jit,
+        seed=args.seed,
+        out=args.out,
+        restart=args.restart,
+        steps_per_epoch=args.steps_per_epoch,
+        data_dir=args.data_dir,
+        manual_dir=args.manual_dir,
+        progressive_erase=args.progressive_erase,
+        activation_stats=args.activation_stats,
+        gradient_stats=args.gradient_stats or False,
+        verbose=args.verbose,
+    )
+    final = result.final
+    print(
+        f"done: {len(result.history)} epochs, val_accuracy "
+        f"{final.get('val_accuracy', float('nan')):.4f}; files in {args.out}"
+    )
+    return 0
+
+
+def run_tune(args):
+    from keras_eraserelu.tuning import tune_placements
+
+    result = tune_placements(
+        args.model,
+        args.dataset,
+        space=args.space,
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        objective=args.objective,
+        directory=args.out,
+        project_name=args.project,
+        overwrite=args.overwrite,
+        seed=args.seed,
+        factor=args.factor,
+        verbose=args.verbose,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        recipe=args.recipe,
+        where=args.where,
+        kinds=args.kinds,
+        steps_per_epoch=args.steps_per_epoch,
+        validation_steps=args.validation_steps,
+        data_dir=args.data_dir,
+    )
+    if result.role == "worker":
+        print(f"worker done; the chief writes the results in {result.project_dir}")
+        return 0
+    print(result)
+    paths = {
+        name: os.path.join(result.project_dir, name)
+        for name in ("results.csv", "results.json", "results.png", "best_model.keras")
+    }
+    result.to_csv(paths["results.csv"])
+    result.to_json(paths["results.json"])
+    result.plot(paths["results.png"])
+    if result.best_model is not None:
+        result.best_model.save(paths["best_model.keras"])
+    print("written: " + ", ".join(p for p in paths.values() if os.path.exists(p)))
+    for row in result.failed:
+        print(
+            f"trial {row['trial']} {row['status']}: {row['message']}", file=sys.stderr
+        )
+    return 1 if result.failed else 0
+
+
+def run_compare(args):
+    from keras_eraserelu.experiments import compare, depth_variants
+
+    erase = args.erase
+    variants = [
+        (model, placement) for model in args.models or () for placement in erase
+    ]
+    if args.depths:
+        variants += depth_variants(args.depths, erase)
+    if not variants:
+        raise ValueError(
+            "Nothing to compare: give --models (with --erase) or --depths. "
+            "Received neither."
+        )
+    compare(
+        variants,
+        args.dataset,
+        args.seeds,
+        args.recipe,
+        out=args.out,
+        restart=args.restart,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        strategy=args.strategy,
+        precision=args.precision,
+        steps_per_epoch=args.steps_per_epoch,
+        data_dir=args.data_dir,
+        manual_dir=args.manual_dir,
+        target_accuracy=args.target_accuracy,
+        gradient_stats=args.gradient_stats or False,
+        verbose=args.verbose,
+    )
+    return 0
+
+
+def run_export(args):
+    from keras_eraserelu.models import export_plain
+
+    model = load_model_by_name(args.model, args.input_shape)
+    plain = export_plain(model)
+    report = getattr(plain, "export_report", None)
+    if report is not None:
+        print(report)
+    plain.save(args.out)
+    print(
+        f"standard Keras model ({plain.count_params():,d} params) written to {args.out}"
+    )
+    return 0
+
+
+def run_demo(args):
+    from keras_eraserelu.experiments import demo
+
+    options = {"seeds": args.seeds, "epochs": args.epochs}
+    demo(args.out, **{k: v for k, v in options.items() if v is not None})
+    return 0

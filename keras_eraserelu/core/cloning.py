@@ -1,0 +1,200 @@
+"""The one rewriting engine: clone a model, replacing chosen operations.
+
+Functional models are cloned with `keras.models.clone_model`; Sequential
+models are rebuilt as Sequential from the same list of layers; nested models
+of either kind are rewritten recursively, and a layer shared by several calls
+or several nested models stays shared. `replace(operation)` decides each
+operation: None keeps it (copied, or reused with `share_weights`), a
+`Replacement` puts another layer in its place, optionally followed by a new
+layer called on its output. `replace` also receives `copy(layer, changes)`,
+which rebuilds a layer from its config (with `changes`) on the original's
+variables.
+
+Weights are copied while each new layer is built: its `add_weight` hands out
+the source variable's value as the initial value (or, when sharing, the source
+variable itself), so no random initializer runs and nothing is copied twice.
+
+Example:
+
+```python
+def replace(op, copy):
+    if op.name == "fc1_relu":
+        return Replacement(keras.layers.Identity(name=op.name))
+    if op.name == "fc2":
+        return Replacement(copy(op, {"activation": "linear"}))
+
+new_model = rewrite_model(model, replace)
+```
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import keras
+
+from keras_eraserelu.core.flatgraph import is_graph_model
+
+
+@dataclass
+class Replacement:
+    """What takes the place of one operation in the rewritten graph.
+
+    Attributes:
+        layer: the operation called where the original was called.
+        after: a layer or None, called on `layer`'s output (to insert a layer
+            after a fused layer, for instance).
+    """
+
+    layer: object
+    after: object = None
+
+
+def rewrite_model(model, replace, share_weights=False):
+    """Returns a rewritten copy of `model`; the input model is untouched.
+
+    Args:
+        model: a built Functional or Sequential model.
+        replace: callable(operation, copy) -> Replacement or None, where
+            `copy(layer, changes=None)` rebuilds `layer` from its config
+            updated with `changes`, on copies of its variables (on the same
+            variables with `share_weights`).
+        share_weights: bool. Reuse the original layers and variables for
+            everything not replaced.
+    """
+    rewriter = _Rewriter(replace, share_weights)
+    new_model = rewriter.model(model)
+    rewriter.finish()
+    return new_model
+
+
+class _Rewriter:
+    def __init__(self, replace, share_weights):
+        self.replace = replace
+        self.share = share_weights
+        self.cache = {}
+        self.after = {}
+        self.pending = []
+
+    def model(self, model):
+        if isinstance(model, keras.Sequential):
+            new_model = self._sequential(model)
+        else:
+            new_model = keras.models.clone_model(
+                model, clone_function=self.operation, call_function=self._call
+            )
+        if new_model.trainable != model.trainable:
+            new_model.trainable = model.trainable
+        return new_model
+
+    def operation(self, operation):
+        if id(operation) in self.cache:
+            return self.cache[id(operation)]
+        if is_graph_model(operation):
+            new = self.model(operation)
+        else:
+            replacement = self.replace(operation, self.copy)
+            if replacement is not None:
+                new = replacement.layer
+                if replacement.after is not None:
+                    self.after[id(new)] = replacement.after
+            elif self.share or _is_stateless(operation):
+                new = operation
+            else:
+                new = self.copy(operation)
+        self.cache[id(operation)] = new
+        return new
+
+    def _call(self, layer, *args, **kwargs):
+        outputs = layer(*args, **kwargs)
+        after = self.after.get(id(layer))
+        return outputs if after is None else after(outputs)
+
+    def _sequential(self, model):
+        source_input = model.inputs[0]
+        input_layer = source_input._keras_history[0]
+        layers = [
+            keras.Input(
+                batch_shape=source_input.shape,
+                dtype=source_input.dtype,
+                name=input_layer.name,
+            )
+        ]
+        for layer in model.layers:
+            new = self.operation(layer)
+            layers.append(new)
+            if id(new) in self.after:
+                layers.append(self.after[id(new)])
+        new_model = keras.Sequential(layers, name=model.name)
+        if model.compiled:
+            new_model.compile_from_config(model.get_compile_config())
+        return new_model
+
+    def copy(self, layer, changes=None):
+        """A new layer from `layer`'s config updated with `changes`, built on
+        copies of its variables (on the variables themselves when sharing)."""
+        config = layer.get_config()
+        config.update(changes or {})
+        try:
+            new_layer = type(layer).from_config(config)
+        except Exception as error:  # noqa: BLE001 - re-raised with the layer named
+            raise TypeError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) cannot be rebuilt "
+                f"from its config ({error}). Register it with "
+                "`keras.saving.register_keras_serializable` and give it a "
+                "complete get_config(), or pass share_weights=True to reuse it."
+            ) from error
+        weights = list(layer.weights)
+        if weights:
+            new_layer.add_weight = functools.partial(
+                _add_weight_from, new_layer, weights, self.share
+            )
+            self.pending.append((layer, new_layer, weights))
+        return new_layer
+
+    def finish(self):
+        """Removes the build hooks; copies what a hook could not match."""
+        for source, target, unmatched in self.pending:
+            if "add_weight" in target.__dict__:
+                del target.add_weight
+            if unmatched and target.built:
+                # Sub-layers created their own variables: copy the plain way.
+                target.set_weights(source.get_weights())
+
+
+def _is_stateless(operation):
+    """Raw ops and Lambda layers carry no state: the clone reuses them.
+
+    A Lambda cannot be rebuilt from its config in safe mode, and must not be.
+    """
+    return not isinstance(operation, keras.layers.Layer) or isinstance(
+        operation, keras.layers.Lambda
+    )
+
+
+def _add_weight_from(layer, sources, share, *args, **kwargs):
+    if len(args) > 1:
+        kwargs.setdefault("initializer", args[1])
+        args = args[:1] + args[2:]
+    shape = tuple(kwargs.get("shape", args[0] if args else ()) or ())
+    source = _take_matching(sources, kwargs.get("name"), shape)
+    if source is None:
+        return type(layer).add_weight(layer, *args, **kwargs)
+    if share:
+        layer._track_variable(source)
+        return source
+    kwargs["initializer"] = lambda shape, dtype=None: source.value
+    return type(layer).add_weight(layer, *args, **kwargs)
+
+
+def _take_matching(sources, name, shape):
+    for candidate in sources:
+        if candidate.name == name and tuple(candidate.shape) == shape:
+            sources.remove(candidate)
+            return candidate
+    for candidate in sources:
+        if tuple(candidate.shape) == shape:
+            sources.remove(candidate)
+            return candidate
+    return None

@@ -1,0 +1,279 @@
+"""ReLU sites: every place of a model where an activation can be erased.
+
+A site is one activation, in one of three forms:
+
+- `"layer"`: a standalone layer (`Activation("relu")`, `ReLU()`, `LeakyReLU`,
+  `ELU`, ...);
+- `"fused"`: the `activation=` of a layer that does more (Dense, Conv*,
+  DepthwiseConv2D, SeparableConv2D, ConvTranspose, EinsumDense, ...);
+- `"op"`: a raw operation in the graph, such as `keras.ops.relu(x)`.
+
+Its `kind` says which function it computes: `"relu"`, `"relu6"` (any clipped
+ReLU), `"leaky"`, `"thresholded"`, any other Keras activation by its name
+(`"gelu"`, `"silu"`, `"tanh"`, ...), `"erasable"` for an `ErasableReLU`, or
+`"linear"` for a site erased earlier.
+
+Example:
+
+```python
+sites = find_relus(keras.applications.ResNet50(weights=None))
+len(sites), sites[0].name, sites[0].form   # (49, 'conv1_relu', 'layer')
+```
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from dataclasses import asdict, dataclass
+
+import keras
+
+from keras_eraserelu.core.flatgraph import FlatGraph, is_graph_model
+from keras_eraserelu.core.layers import ErasableReLU
+
+RELU_KINDS = ("relu", "relu6", "leaky", "thresholded", "erasable")
+ERASED_KIND = "linear"
+
+# Activations that are not elementwise or change the shape: never sites.
+_NOT_ERASABLE = {"linear", "softmax", "log_softmax", "sparsemax", "glu"}
+_ALIASES = {
+    "leaky_relu": "leaky",
+    "swish": "silu",
+    "hard_swish": "hard_silu",
+    "threshold_relu": "thresholded",
+}
+_ACTIVATION_NAMES = (
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "swish",
+    "mish",
+    "tanh",
+    "sigmoid",
+    "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "softplus",
+    "softsign",
+    "exponential",
+    "celu",
+    "log_sigmoid",
+    "sparse_plus",
+    "squareplus",
+    "tanh_shrink",
+    "hard_tanh",
+    "soft_shrink",
+    "hard_shrink",
+    "sparse_sigmoid",
+    "linear",
+    "softmax",
+    "log_softmax",
+    "sparsemax",
+    "glu",
+)
+
+
+def _canonical(name):
+    return _ALIASES.get(name, name)
+
+
+def _activation_table():
+    table = {}
+    for name in _ACTIVATION_NAMES:
+        try:
+            function = keras.activations.get(name)
+        except ValueError:
+            continue
+        table.setdefault(function, _canonical(name))
+    return table
+
+
+_FUNCTION_KIND = _activation_table()
+
+#: Every kind a site can have, apart from the erased `"linear"`.
+KNOWN_KINDS = tuple(
+    sorted({k for k in _FUNCTION_KIND.values() if k not in _NOT_ERASABLE})
+    + ["erasable", "thresholded"]
+)
+
+# Layers rewritten by `erase_relu` whose activation is now linear. A fused
+# erasure leaves a plain layer with `activation="linear"`, which the graph
+# alone cannot tell from any other linear layer.
+_ERASED_FUSED_LAYERS = weakref.WeakSet()
+
+
+def mark_erased(layer):
+    """Records that `layer` carries a fused activation erased by this package."""
+    _ERASED_FUSED_LAYERS.add(layer)
+
+
+@dataclass(frozen=True)
+class ReluSite:
+    """One erasable activation of a model.
+
+    Attributes:
+        name: str. The layer or operation name.
+        path: str. `name` prefixed by the names of the nested models around
+            it, joined by "/" (equal to `name` at the top level).
+        form: str. `"layer"`, `"fused"` or `"op"`.
+        kind: str. `"relu"`, `"relu6"`, `"leaky"`, `"thresholded"`, another
+            Keras activation name, or `"linear"` when erased earlier.
+        layer_class: str. Class name of the layer or operation.
+        index: int. Position among all sites, in topological order.
+        module: int or None. Index of the module holding the site; None for
+            the stem (before the first module) and the head (after the last).
+        module_name: str or None. Stable name of that module (the name of the
+            node that ends it), or "stem"/"head".
+        position: int or None. Position of the site inside its module.
+        calls: int. How many times the layer is called in the graph.
+        decision: str or None. In a plan: `"erase"`, `"keep"`, or `"erased"`
+            (already linear); None from `find_relus`.
+        reason: str. Why the plan erases or keeps the site.
+    """
+
+    name: str
+    path: str
+    form: str
+    kind: str
+    layer_class: str
+    index: int
+    module: int | None = None
+    module_name: str | None = None
+    position: int | None = None
+    calls: int = 1
+    decision: str | None = None
+    reason: str = ""
+
+    @property
+    def erased_before(self):
+        return self.kind == ERASED_KIND
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def activation_of(operation):
+    """The `(form, kind)` of an operation's activation, or None if it has none.
+
+    Example:
+
+    ```python
+    activation_of(keras.layers.ReLU(max_value=6.0))     # ('layer', 'relu6')
+    activation_of(keras.layers.Dense(3, activation="relu"))  # ('fused', 'relu')
+    ```
+    """
+    if isinstance(operation, keras.layers.Identity):
+        return "layer", ERASED_KIND
+    if isinstance(operation, ErasableReLU):
+        return "layer", "erasable"
+    if isinstance(operation, keras.layers.ReLU):
+        return "layer", _relu_layer_kind(operation)
+    if isinstance(operation, keras.layers.LeakyReLU):
+        return "layer", "leaky"
+    if isinstance(operation, keras.layers.ELU):
+        return "layer", "elu"
+    if isinstance(operation, keras.layers.Activation):
+        kind = _FUNCTION_KIND.get(operation.activation)
+        return ("layer", kind) if kind and kind not in _NOT_ERASABLE else None
+    if isinstance(operation, keras.layers.Layer):
+        return _fused_activation(operation)
+    kind = _canonical(_snake_case(type(operation).__name__))
+    if kind in _FUNCTION_KIND.values() and kind not in _NOT_ERASABLE:
+        return "op", kind
+    return None
+
+
+def _relu_layer_kind(layer):
+    if layer.max_value is not None:
+        return "relu6"
+    if layer.negative_slope:
+        return "leaky"
+    if layer.threshold:
+        return "thresholded"
+    return "relu"
+
+
+def _fused_activation(layer):
+    if isinstance(layer, keras.layers.RNN) or is_graph_model(layer):
+        return None
+    function = getattr(layer, "activation", None)
+    if not callable(function):
+        return None
+    kind = _FUNCTION_KIND.get(function)
+    if kind == "linear" and layer in _ERASED_FUSED_LAYERS:
+        return "fused", ERASED_KIND
+    if kind is None or kind in _NOT_ERASABLE:
+        return None
+    return "fused", kind
+
+
+def _snake_case(name):
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def site_nodes(graph):
+    """Maps each site key `(scope, id(operation))` to its graph nodes."""
+    found = {}
+    for node in graph.nodes:
+        if node.is_input or activation_of(node.operation) is None:
+            continue
+        found.setdefault(site_key(node), []).append(node)
+    return found
+
+
+def site_key(node):
+    return node.scope, id(node.operation)
+
+
+def find_relus(model, kinds=None):
+    """Lists the activation sites of a model, in topological order.
+
+    Args:
+        model: a built Functional or Sequential Keras model; nested models are
+            searched at any depth.
+        kinds: iterable of str or None. Kinds to list besides the ReLU family
+            and the sites erased earlier; `"any"` lists every activation.
+            Defaults to the ReLU family (relu, relu6, leaky, thresholded).
+
+    Returns:
+        A list of `ReluSite`, with `decision` None.
+
+    Example:
+
+    ```python
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(8, activation="relu", name="fc")(inputs)
+    model = keras.Model(inputs, keras.layers.ReLU(name="act")(x))
+    [s.path for s in find_relus(model)]   # ['fc', 'act']
+    ```
+    """
+    from keras_eraserelu.core.checks import check_kinds, check_model
+
+    check_model(model)
+    wanted = set(RELU_KINDS) | set(check_kinds(kinds or ()))
+    return list(_sites_of_graph(FlatGraph.from_model(model), wanted).values())
+
+
+def _sites_of_graph(graph, wanted):
+    """Builds `ReluSite`s for one flattened graph, keyed like `site_nodes`."""
+    sites = {}
+    for key, nodes in site_nodes(graph).items():
+        operation = nodes[0].operation
+        form, kind = activation_of(operation)
+        if kind != ERASED_KIND and "any" not in wanted and kind not in wanted:
+            continue
+        sites[key] = ReluSite(
+            name=operation.name,
+            path=nodes[0].qualified_name,
+            form=form,
+            kind=kind,
+            layer_class=type(operation).__name__,
+            index=len(sites),
+            calls=len(nodes),
+        )
+    return sites

@@ -1,0 +1,468 @@
+"""Input pipelines: tensorflow-datasets and sklearn's digits as `tf.data`.
+
+`load_dataset(name, split, batch_size)` gives batches of `(images, labels)`:
+float32 NHWC images normalized with the data set's per-channel mean and
+standard deviation, int32 labels. The pipeline is the standard fast one:
+
+read (tfds, files shuffled for training, sharded per input pipeline)
+-> decode and normalize once -> `cache()` -> shuffle (buffer sized to the
+data) -> batch -> random shifts and flips of whole batches in a parallel
+`map` (one vectorized call per batch, not per image) -> prefetch.
+
+ImageNet is not cached (it does not fit in memory): its records stay JPEG
+bytes until a parallel per-image `map`, which decodes only the randomly
+sampled crop, before batching.
+
+The data sets themselves (specs, split names, normalization constants, the
+tfds and digits readers) live in `keras_eraserelu.data.catalogue`; their public
+names stay importable from here.
+
+Example:
+
+```python
+train = load_dataset("cifar10", "train", batch_size=128, seed=0)
+test = load_dataset("cifar10", "test", batch_size=256)
+model.fit(train, validation_data=test, epochs=164)
+```
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from keras_eraserelu.core import did_you_mean
+from keras_eraserelu.data import augment as aug
+from keras_eraserelu.data.catalogue import (
+    _WITH_FLIP,
+    _digits_split,
+    _read_tfds,
+    dataset_spec,
+    is_training_split,
+    resolve_augment,
+    resolve_split,
+)
+
+IMAGENET_SHUFFLE_BUFFER = 10_000  # records of JPEG bytes, per input pipeline
+MAX_SHUFFLE_BUFFER = 100_000  # decoded images, per input pipeline
+
+
+def load_dataset(
+    name,
+    split="train",
+    batch_size=128,
+    *,
+    augment=None,
+    shuffle=None,
+    seed=None,
+    data_dir=None,
+    manual_dir=None,
+    input_context=None,
+    cache=None,
+    repeat=False,
+    drop_remainder=False,
+    image_size=None,
+    shuffle_buffer=None,
+    skip_batches=0,
+):
+    """Batches of `(images, labels)` of a data set, ready for `model.fit`.
+
+    Args:
+        name: str. One of `DATASETS`: "cifar10", "cifar100", "svhn_cropped",
+            "fashion_mnist", "mnist", "imagenet2012", "digits".
+        split: str. A tfds split string ("train", "test", "train[:90%]",
+            "train+extra"); the words "train" and "test" mean the spec's
+            `train_split` and `test_split` ("test" is ImageNet's "validation").
+            "digits" takes the same syntax over its "train" and "test".
+            Defaults to "train".
+        batch_size: int. The global batch size; with `input_context`, each
+            pipeline batches `input_context.get_per_replica_batch_size(...)`.
+            Defaults to 128.
+        augment: None, bool or str. A policy of `keras_eraserelu.data.augment`
+            that the spec allows; True is the spec's recipe (`augmentation`),
+            False "none". None: True for training splits (any split that
+            does not name the test split), False otherwise.
+        shuffle: None or bool. Shuffle files and examples. None: as `augment`.
+        seed: None or int. Seeds file order, shuffling and augmentation, and
+            makes the pipeline deterministic. None: random, and a shuffled
+            pipeline may also reorder examples for speed.
+        data_dir: str or None. The tfds data directory.
+        manual_dir: str or None. Folder with the ImageNet tar files
+            (ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar), needed once
+            to prepare "imagenet2012".
+        input_context: a `tf.distribute.InputContext` or None. Reads only
+            this input pipeline's shard (tfds shards files; digits shards
+            examples).
+        cache: None, bool or str. Cache the normalized images in memory
+            (True) or in a file (a path). None: True, except "imagenet2012"
+            (when asked, ImageNet caches its JPEG records).
+        repeat: bool. Repeat forever (for `steps_per_epoch`). Defaults to
+            False.
+        drop_remainder: bool. Drop the last smaller batch. Defaults to False.
+        image_size: None, int or (height, width). Output size. For ImageNet
+            the crop size (evaluation resizes the shorter side to
+            size / 0.875); other data sets are resized. None: the spec's.
+        shuffle_buffer: None or int. None: the whole split, at most 100,000
+            (ImageNet: 10,000 JPEG records).
+        skip_batches: int >= 0. Start the stream this many batches in, for a
+            resumed run: the same batches as dropping the first
+            `skip_batches` of the stream started from the beginning, the
+            skipped examples read but neither decoded nor augmented. Defaults
+            to 0.
+
+    Returns:
+        A `tf.data.Dataset` of (float32 images (B, H, W, C), int32 labels (B,)).
+
+    Raises:
+        TypeError: for arguments of the wrong type.
+        ValueError: for an unknown name, split or policy, a batch size below
+            1, or ImageNet that is not prepared and has no `manual_dir`.
+
+    Example:
+
+    ```python
+    ds = load_dataset("digits", "train", batch_size=32, seed=0)
+    images, labels = next(iter(ds))   # (32, 8, 8, 1) float32, (32,) int32
+    ```
+    """
+    spec = dataset_spec(name)
+    split = resolve_split(spec, split)
+    training = is_training_split(spec, split)
+    policy = resolve_augment(spec, augment, training)
+    shuffle = training if shuffle is None else _check_bool("shuffle", shuffle)
+    per_replica_batch = _per_replica_batch_size(batch_size, input_context)
+    _check_seed(seed)
+    size = _image_size(spec, image_size)
+    cache = _check_cache(spec, cache)
+    _check_skip(skip_batches)
+
+    if spec.family == "digits":
+        images, labels = _digits_split(split)
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+        dataset = _shard(dataset, input_context)
+        if size != spec.image_shape[:2]:
+            dataset = dataset.map(_resize_fn(size), tf.data.AUTOTUNE)
+        elif cache is True:
+            cache = False  # already in memory
+    else:
+        dataset = _read_tfds(
+            spec, split, shuffle, seed, data_dir, manual_dir, input_context
+        )
+        if spec.family != "imagenet":
+            dataset = dataset.map(_decode_fn(spec, size), tf.data.AUTOTUNE)
+    if cache:
+        dataset = dataset.cache("" if cache is True else cache)
+
+    decode = augment = None
+    if spec.family == "imagenet":
+        if policy == "none":
+            decode = _without_seed(aug.imagenet_eval_fn(size, spec.mean, spec.std))
+        else:
+            decode = aug.imagenet_train_fn(size, spec.mean, spec.std)
+        default_buffer = IMAGENET_SHUFFLE_BUFFER
+    else:
+        fill = [-m / s for m, s in zip(spec.mean, spec.std)]  # black pixels
+        augment = aug.augment_fn(policy, padding=spec.padding, fill=fill)
+        default_buffer = MAX_SHUFFLE_BUFFER
+    if shuffle_buffer is None:
+        shuffle_buffer = _examples(dataset, default_buffer)
+    return _finish(
+        dataset,
+        per_replica_batch,
+        decode=decode,
+        augment=augment,
+        shuffle=shuffle,
+        shuffle_buffer=shuffle_buffer,
+        seed=seed,
+        repeat=repeat,
+        drop_remainder=drop_remainder,
+        sharded=input_context is not None,
+        skip_batches=skip_batches,
+    )
+
+
+def distributed_dataset(
+    strategy, name, split, global_batch_size, *, skip_steps=0, **kwargs
+):
+    """A `load_dataset` pipeline per input worker of a `tf.distribute` strategy.
+
+    Each worker builds its own pipeline with its `InputContext`: it reads its
+    shard and batches `global_batch_size / num_replicas_in_sync` examples per
+    replica. `skip_steps` starts every pipeline that many global steps in
+    (a resumed run), as `load_dataset(skip_batches=...)` does.
+
+    Args:
+        strategy: a `tf.distribute.Strategy`.
+        name: str. A data set of `DATASETS`.
+        split: str. As in `load_dataset`.
+        global_batch_size: int. The batch size summed over replicas.
+        **kwargs: the other keyword arguments of `load_dataset`.
+
+    Returns:
+        A `tf.distribute.DistributedDataset`, for `model.fit` or a custom loop.
+
+    Example:
+
+    ```python
+    strategy = tf.distribute.MirroredStrategy()
+    train = distributed_dataset(strategy, "cifar10", "train", 128, seed=0)
+    ```
+    """
+    if "input_context" in kwargs:
+        raise TypeError(
+            "`distributed_dataset` passes each worker its own `input_context`; "
+            "do not give one. Received: input_context="
+            f"{kwargs['input_context']!r}."
+        )
+    # Check the arguments here, where the user called, not inside a worker.
+    spec = dataset_spec(name)
+    resolve_split(spec, split)
+    _per_replica_batch_size(global_batch_size, None)
+    _check_skip(skip_steps)
+
+    def dataset_fn(input_context):
+        # Each pipeline feeds its replicas one batch each per step.
+        replicas = input_context.num_replicas_in_sync
+        per_pipeline = replicas // input_context.num_input_pipelines
+        return load_dataset(
+            name,
+            split,
+            global_batch_size,
+            input_context=input_context,
+            skip_batches=skip_steps * per_pipeline,
+            **kwargs,
+        )
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def numpy_dataset(
+    x,
+    y,
+    batch_size,
+    *,
+    shuffle=False,
+    seed=None,
+    augment=None,
+    input_context=None,
+    padding=None,
+):
+    """Batches of in-memory arrays, with the same tail as `load_dataset`.
+
+    The images are used as given (normalize them first); padding for "crop"
+    is zero in their units.
+
+    Args:
+        x: array (N, H, W, C) or (N, H, W) of images.
+        y: array (N,) of integer labels.
+        batch_size: int. Global batch size (see `load_dataset`).
+        shuffle: bool. Shuffle every epoch. Defaults to False.
+        seed: None or int. Seeds shuffling and augmentation.
+        augment: None, False or a str: "none", "flip", "crop", "crop_flip".
+        input_context: a `tf.distribute.InputContext` or None: keep the
+            examples `input_pipeline_id::num_input_pipelines`.
+        padding: None or int. Pixels padded per side by "crop". None: H // 8
+            (4 for 32x32 images), at least 1.
+
+    Returns:
+        A `tf.data.Dataset` of (float32 images, int32 labels).
+
+    Raises:
+        ValueError: if the arrays do not match, or for a bad batch size or
+            policy.
+
+    Example:
+
+    ```python
+    ds = numpy_dataset(np.zeros((10, 8, 8, 1)), np.arange(10), batch_size=4)
+    ```
+    """
+    x = np.asarray(x, dtype="float32")
+    y = np.asarray(y)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or y.ndim != 1 or len(x) != len(y):
+        raise ValueError(
+            "Expected images x of shape (N, H, W, C) or (N, H, W) and labels "
+            f"y of shape (N,). Received: x.shape={x.shape}, y.shape={y.shape}."
+        )
+    per_replica_batch = _per_replica_batch_size(batch_size, input_context)
+    _check_seed(seed)
+    policy = "none" if augment is None or augment is False else augment
+    if policy not in _WITH_FLIP:
+        raise ValueError(
+            f"Unknown augment={augment!r} for numpy data. Expected None, False "
+            f"or one of {list(_WITH_FLIP)}.{did_you_mean(augment, _WITH_FLIP)}"
+        )
+    if padding is None:
+        padding = max(1, x.shape[1] // 8)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y.astype("int32")))
+    dataset = _shard(dataset, input_context)
+    return _finish(
+        dataset,
+        per_replica_batch,
+        augment=aug.augment_fn(policy, padding=padding),
+        shuffle=_check_bool("shuffle", shuffle),
+        shuffle_buffer=max(1, len(x)),
+        seed=seed,
+        repeat=False,
+        drop_remainder=False,
+        sharded=input_context is not None,
+    )
+
+
+def _decode_fn(spec, size):
+    def decode(image, label):
+        image = aug.normalize(image, spec.mean, spec.std)
+        if size != spec.image_shape[:2]:
+            image = tf.image.resize(image, size, antialias=True)
+        return image, tf.cast(label, tf.int32)
+
+    return decode
+
+
+def _resize_fn(size):
+    def resize(image, label):
+        return tf.image.resize(image, size, antialias=True), label
+
+    return resize
+
+
+def _without_seed(transform):
+    return lambda image, seed: transform(image)
+
+
+def _finish(
+    dataset,
+    batch_size,
+    *,
+    decode=None,
+    augment=None,
+    shuffle,
+    shuffle_buffer,
+    seed,
+    repeat,
+    drop_remainder,
+    sharded,
+    skip_batches=0,
+):
+    """Shuffle -> repeat -> skip -> decode -> batch -> augment -> prefetch.
+
+    `decode(image, seed)` runs per example, `augment(images, seed)` per batch,
+    both in parallel maps, each call with its own stateless seed drawn from
+    one stream per `seed`: skipping `skip_batches` batches skips the examples
+    before they are decoded and the same number of draws from each stream,
+    so a resumed pipeline continues the uninterrupted one exactly.
+    """
+    skip_examples = skip_batches * batch_size
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+    if repeat:
+        dataset = dataset.repeat()
+    if skip_examples:
+        dataset = dataset.skip(skip_examples)
+    if decode is not None:
+        dataset = _map_with_seeds(dataset, decode, seed, skip=skip_examples)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if augment is not None:
+        dataset = _map_with_seeds(dataset, augment, seed, skip=skip_batches)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # Out-of-order results are faster; allowed where the order is random anyway.
+    options.deterministic = seed is not None or not shuffle
+    if sharded:  # already sharded per input pipeline: no auto-sharding
+        policy = tf.data.experimental.AutoShardPolicy.OFF
+        options.experimental_distribute.auto_shard_policy = policy
+    return dataset.with_options(options)
+
+
+def _map_with_seeds(dataset, transform, seed, skip=0):
+    # New seeds every epoch; the same sequence of them for the same `seed`.
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    seeds = seeds.batch(2).skip(skip)
+    dataset = tf.data.Dataset.zip(dataset, seeds)
+    return dataset.map(
+        lambda example, call_seed: (
+            transform(example[0], call_seed),
+            tf.cast(example[1], tf.int32),
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def _shard(dataset, input_context):
+    if input_context is None:
+        return dataset
+    return dataset.shard(
+        input_context.num_input_pipelines, input_context.input_pipeline_id
+    )
+
+
+def _examples(dataset, limit):
+    count = int(dataset.cardinality())
+    return limit if count < 0 else max(1, min(count, limit))
+
+
+def _per_replica_batch_size(batch_size, input_context):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(
+            f"`batch_size` must be a positive int. Received: "
+            f"batch_size={batch_size!r} of type {type(batch_size).__name__}."
+        )
+    if batch_size < 1:
+        raise ValueError(
+            f"`batch_size` must be a positive int. Received: batch_size={batch_size}."
+        )
+    if input_context is None:
+        return int(batch_size)
+    return input_context.get_per_replica_batch_size(int(batch_size))
+
+
+def _image_size(spec, image_size):
+    if image_size is None:
+        return tuple(spec.image_shape[:2])
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
+    if (
+        not isinstance(image_size, (tuple, list))
+        or len(image_size) != 2
+        or not all(isinstance(s, (int, np.integer)) and s > 0 for s in image_size)
+    ):
+        raise ValueError(
+            "`image_size` must be None, a positive int or (height, width). "
+            f"Received: image_size={image_size!r}."
+        )
+    return tuple(int(s) for s in image_size)
+
+
+def _check_cache(spec, cache):
+    if cache is None:
+        return spec.family != "imagenet"
+    if not isinstance(cache, (bool, str)):
+        raise TypeError(
+            "`cache` must be None, a bool or a file path (str). "
+            f"Received: cache={cache!r}."
+        )
+    return cache
+
+
+def _check_skip(skip):
+    if isinstance(skip, bool) or not isinstance(skip, (int, np.integer)) or skip < 0:
+        raise ValueError(
+            f"The number of batches to skip must be an int >= 0. Received: {skip!r}."
+        )
+
+
+def _check_seed(seed):
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+    ):
+        raise TypeError(f"`seed` must be None or an int. Received: seed={seed!r}.")
+
+
+def _check_bool(argument, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"`{argument}` must be None or a bool. Received: {argument}={value!r}."
+        )
+    return bool(value)

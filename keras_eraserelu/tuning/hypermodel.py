@@ -1,0 +1,430 @@
+"""Search spaces over erasure placements, as a Keras Tuner `HyperModel`.
+
+`PlacementHyperModel.build(hp)` applies one placement to a registry model or
+to a user's model through the package's one rewriter (`plan_erasure` and
+`erase_relu`), compiles it with a paper's recipe and returns it; its `fit`
+trains on a held-out part of the training split. The spaces:
+
+| space | hyperparameters | placement |
+|---|---|---|
+| `"per_module"` | a `Boolean` per module, named as it | `modules=[...]` |
+| `"stage"` | a `Boolean` per stage: `stage_0`, ... | `modules=[...]` |
+| `"ratio"` | `ratio` (k / n), `ratio_from` | `ratio=`, `ratio_from=` |
+| `"position"` | `where`: last, first, all, inner k | `where=` |
+
+`"position"` combines with one of the other three (`space=("position",
+"ratio")`). A list of `epochs` or `batch_size` values makes them tuned too.
+Keras Tuner's own values (`tuner/epochs`, ... of Hyperband) never enter a
+placement.
+
+Example:
+
+```python
+hypermodel = PlacementHyperModel("cifar_resnet8", space="per_module",
+                                 dataset="digits", epochs=2)
+tuner = keras_tuner.RandomSearch(hypermodel, "val_accuracy", max_trials=4)
+tuner.search()
+hypermodel.placement(tuner.get_best_hyperparameters()[0].values)
+# {'where': 'last', 'kinds': ['relu'], 'modules': ['stage2_block1_out']}
+```
+"""
+
+from __future__ import annotations
+
+import keras
+import keras_tuner
+
+from keras_eraserelu.core import (
+    RATIO_FROM_CHOICES,
+    WHERE_CHOICES,
+    check_choice,
+    check_kinds,
+    check_model,
+    erase_relu,
+    plan_erasure,
+)
+from keras_eraserelu.data import dataset_spec, load_dataset, resolve_split
+from keras_eraserelu.models import create_model
+from keras_eraserelu.training import (
+    Recipe,
+    get_recipe,
+    recipe_for_model,
+    resolve_jit_compile,
+)
+
+SPACES = ("per_module", "ratio", "position", "stage")
+# These three each choose the modules; "position" chooses the site inside them.
+_MODULE_SPACES = ("per_module", "ratio", "stage")
+# The recipe of a user's model when none is given.
+DEFAULT_USER_RECIPE = "he_cifar"
+
+
+def check_space(space):
+    """Normalises `space` (a name or a sequence of names) to a tuple of names.
+
+    Raises:
+        TypeError: if `space` is not a str or a sequence of str.
+        ValueError: for an unknown, repeated or contradictory space.
+    """
+    names = (space,) if isinstance(space, str) else space
+    if not isinstance(names, (list, tuple)) or not names:
+        raise TypeError(
+            f"`space` must be one of {list(SPACES)} or a non-empty list of them. "
+            f"Received: space={space!r}."
+        )
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"Each entry of `space` must be a str. Received: {name!r}.")
+        check_choice("space", name, SPACES)
+    if len(set(names)) != len(names):
+        raise ValueError(f"`space` names a space twice. Received: space={space!r}.")
+    choosers = [name for name in names if name in _MODULE_SPACES]
+    if len(choosers) > 1:
+        raise ValueError(
+            f"The spaces {choosers} each choose which modules are erased, so they "
+            "cannot be combined. Combine one of them with 'position' (where "
+            f"inside each module). Received: space={space!r}."
+        )
+    return tuple(names)
+
+
+class PlacementHyperModel(keras_tuner.HyperModel):
+    """A `keras_tuner.HyperModel` whose hyperparameters are an erasure placement.
+
+    The network is built once (seeded), and every trial starts from a copy of
+    these same weights, so trials differ only in their placement. Each trial
+    trains on `train_split` and is scored on `validation_split`, two disjoint
+    parts of the training data; the test split stays untouched.
+
+    Args:
+        model_or_name: str or keras.Model. A registry name (built for the data
+            set's input shape and classes) or a built Functional or
+            Sequential model (used as is: its weights start every trial).
+        space: str or sequence of str. See the module docstring. Defaults to
+            `"per_module"`.
+        dataset: str or tuple. A name of `keras_eraserelu.data.pipelines.DATASETS`, or
+            `(train, validation)` batched `tf.data.Dataset`s of
+            `(images, labels)` for a user's model. Defaults to `"digits"`.
+        recipe: str, Recipe or None. Optimizer and learning-rate schedule.
+            Defaults to the model family's (`recipe_for_model`), or
+            `"he_cifar"` for a user's model.
+        epochs: int, list of int or None. Epochs per trial; a list is tuned
+            (`epochs` hyperparameter). Defaults to the recipe's.
+        batch_size: int, list of int or None. Global batch; a list is tuned
+            (`batch_size`); the learning rate scales with it. Defaults to the
+            recipe's, or to the batch of the given pipelines.
+        where: str or int. The position inside each module when `"position"`
+            is not searched. Defaults to `"last"` (the paper's).
+        kinds: str or sequence of str. Activation kinds to erase, as in
+            `plan_erasure`. Defaults to `"relu"`.
+        steps_per_epoch: int or None. Shorter epochs (the training data
+            repeats). Defaults to one pass over `train_split`.
+        validation_steps: int or None. Defaults to all of `validation_split`.
+        train_split: str. Defaults to `"train[:90%]"`.
+        validation_split: str. Defaults to `"train[90%:]"`.
+        loss: a Keras loss or None. Defaults to sparse categorical
+            cross-entropy on probabilities.
+        jit_compile: "auto" or bool. XLA; "auto" is on for one GPU only (see
+            `keras_eraserelu.training.precision.resolve_jit_compile`).
+        seed: int. Seeds the initial weights and the data order. Defaults to 0.
+        data_dir: str or None. The tensorflow-datasets directory.
+        model_kwargs: dict or None. More arguments of a registry builder.
+        name: str or None. The hypermodel's name.
+
+    Attributes:
+        base_model: keras.Model. The network every trial copies and erases.
+        modules: tuple of Module. Its modules, as `plan_erasure` finds them.
+        spaces: tuple of str. The spaces searched.
+
+    Raises:
+        TypeError: for a model that is neither a name nor a Keras model.
+        ValueError: for an unknown space or recipe, a model without modules,
+            a model that does not fit the data set, or bad sizes.
+
+    Example:
+
+    ```python
+    hypermodel = PlacementHyperModel(my_model, space=("position", "ratio"),
+                                     dataset="cifar10", recipe="he_cifar")
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    ```
+    """
+
+    def __init__(
+        self,
+        model_or_name,
+        space="per_module",
+        *,
+        dataset="digits",
+        recipe=None,
+        epochs=None,
+        batch_size=None,
+        where="last",
+        kinds="relu",
+        steps_per_epoch=None,
+        validation_steps=None,
+        train_split="train[:90%]",
+        validation_split="train[90%:]",
+        loss=None,
+        jit_compile="auto",
+        seed=0,
+        data_dir=None,
+        model_kwargs=None,
+        name=None,
+    ):
+        self.spaces = check_space(space)
+        self.dataset = dataset
+        self.seed = seed
+        self.base_model = _base_model(model_or_name, dataset, seed, model_kwargs or {})
+        self.model_name = (
+            model_or_name if isinstance(model_or_name, str) else self.base_model.name
+        )
+        super().__init__(name=name or f"placements_{self.model_name}")
+        self.kinds = check_kinds(kinds)
+        self.where = where
+        reference = plan_erasure(self.base_model, where, kinds=self.kinds)
+        self.modules = reference.modules
+        if not self.modules:
+            raise ValueError(
+                f"Model '{self.base_model.name}' has no basic modules (no merging or "
+                f"pooling cut points), so the space {list(self.spaces)} has no "
+                "placement to choose. Tune a network made of residual, "
+                "Inception or pooled stages, or erase chosen sites with "
+                "`erase_relu(model, select=...)`."
+            )
+        self.recipe = _resolve_recipe(recipe, model_or_name)
+        self.epochs = _sizes("epochs", self.recipe.epochs if epochs is None else epochs)
+        if batch_size is None and not isinstance(dataset, str):
+            batch_size = int(next(iter(dataset[0]))[0].shape[0])  # as batched
+        if batch_size is None:
+            batch_size = self.recipe.batch_size
+        self.batch_size = _sizes("batch_size", batch_size)
+        if not isinstance(dataset, str) and len(self.batch_size) > 1:
+            raise ValueError(
+                "`batch_size` can be tuned only for a named data set: the given "
+                f"tf.data pipelines are batched already. Received: "
+                f"batch_size={batch_size!r}."
+            )
+        self.steps_per_epoch = steps_per_epoch
+        self.validation_steps = validation_steps
+        self.splits = (train_split, validation_split)
+        self.loss = loss or keras.losses.SparseCategoricalCrossentropy()
+        self.jit_compile = jit_compile
+        resolve_jit_compile(jit_compile)  # raises for a bad value
+        self.data_dir = data_dir
+        self._data = {}
+        if isinstance(dataset, str):  # check the split names now, not per trial
+            for split in self.splits:
+                resolve_split(dataset_spec(dataset), split)
+
+    @property
+    def stages(self):
+        """The stage indices of the modules, in order."""
+        return sorted({module.stage for module in self.modules})
+
+    @property
+    def positions(self):
+        """The `where` values of the "position" space (all valid everywhere)."""
+        fewest = min(module.site_count for module in self.modules)
+        return list(WHERE_CHOICES) + [str(k) for k in range(1, fewest - 1)]
+
+    @property
+    def ratios(self):
+        """The `ratio` values of the "ratio" space: k / n for k = 0..n."""
+        count = len(self.modules)
+        return [round(k / count, 4) for k in range(count + 1)]
+
+    def declare(self, hp):
+        """Declares this space's hyperparameters in `hp`."""
+        if "per_module" in self.spaces:
+            for module in self.modules:
+                hp.Boolean(module.name, default=True)
+        if "stage" in self.spaces:
+            for stage in self.stages:
+                hp.Boolean(f"stage_{stage}", default=True)
+        if "ratio" in self.spaces:
+            hp.Choice("ratio", self.ratios, default=1.0)
+            hp.Choice("ratio_from", list(RATIO_FROM_CHOICES))
+        if "position" in self.spaces:
+            hp.Choice("where", self.positions, default="last")
+        if len(self.epochs) > 1:
+            hp.Choice("epochs", list(self.epochs))
+        if len(self.batch_size) > 1:
+            hp.Choice("batch_size", list(self.batch_size))
+
+    def placement(self, values):
+        """The `plan_erasure` arguments that hyperparameter `values` mean.
+
+        Args:
+            values: dict. Hyperparameter values (`hp.values`); missing ones
+                take their defaults, unknown ones (`tuner/...`) are ignored.
+
+        Returns:
+            A dict for `plan_erasure(model, **placement)` or `erase_relu`.
+        """
+        placement = {"where": self.where, "kinds": list(self.kinds)}
+        if "position" in self.spaces:
+            where = values.get("where", "last")
+            placement["where"] = int(where) if where.isdigit() else where
+        if "per_module" in self.spaces:
+            placement["modules"] = [
+                m.name for m in self.modules if values.get(m.name, True)
+            ]
+        if "stage" in self.spaces:
+            placement["modules"] = [
+                m.name for m in self.modules if values.get(f"stage_{m.stage}", True)
+            ]
+        if "ratio" in self.spaces:
+            placement["ratio"] = float(values.get("ratio", 1.0))
+            placement["ratio_from"] = values.get("ratio_from", "start")
+        return placement
+
+    def plan(self, values):
+        """The `ErasePlan` of hyperparameter `values` on this model."""
+        return plan_erasure(self.base_model, **self.placement(values))
+
+    def training_values(self, values):
+        """`(epochs, batch_size)` of hyperparameter `values`."""
+        epochs = values.get("tuner/epochs", values.get("epochs", self.epochs[0]))
+        return epochs, values.get("batch_size", self.batch_size[0])
+
+    def build(self, hp):
+        """A compiled copy of the model with `hp`'s placement erased.
+
+        Raises:
+            keras_tuner.errors.FatalValueError: for a placement that cannot be
+                applied, so that the search stops instead of failing each trial.
+        """
+        self.declare(hp)
+        try:
+            plan = self.plan(hp.values)
+        except (ValueError, TypeError, IndexError) as error:
+            raise keras_tuner.errors.FatalValueError(
+                f"Cannot apply the placement {self.placement(hp.values)} to model "
+                f"'{self.model_name}': {error}"
+            ) from error
+        model = erase_relu(self.base_model, plan=plan)
+        batch = self.training_values(hp.values)[1]
+        # The schedule spans the trial's epochs; under Hyperband, its maximum.
+        recipe = self.recipe.with_epochs(hp.values.get("epochs", self.epochs[0]))
+        model.compile(
+            optimizer=recipe.optimizer(self.steps(batch), batch),
+            loss=self.loss,
+            metrics=["accuracy"],
+            jit_compile=resolve_jit_compile(self.jit_compile),
+        )
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        """Trains `model` on the training part; Hyperband's epochs win.
+
+        Without data in `args`/`kwargs`, trains on `train_split` and
+        validates on `validation_split` at the trial's batch size.
+        """
+        epochs, batch = self.training_values(hp.values)
+        kwargs.setdefault("epochs", epochs)
+        if not args and "x" not in kwargs:
+            train, validation = self.data(batch)
+            args = (train,)
+            kwargs.setdefault("validation_data", validation)
+            kwargs.setdefault("steps_per_epoch", self.steps_per_epoch)
+            kwargs.setdefault("validation_steps", self.validation_steps)
+            kwargs.setdefault("shuffle", False)  # the pipeline shuffles
+        return model.fit(*args, **kwargs)
+
+    def data(self, batch_size):
+        """`(train, validation)` pipelines at `batch_size` (built once each)."""
+        if not isinstance(self.dataset, str):
+            return self.dataset
+        if batch_size not in self._data:
+            train, validation = self.splits
+            options = {"data_dir": self.data_dir}
+            self._data[batch_size] = (
+                load_dataset(
+                    self.dataset,
+                    train,
+                    batch_size,
+                    seed=self.seed,
+                    repeat=self.steps_per_epoch is not None,
+                    **options,
+                ),
+                load_dataset(
+                    self.dataset,
+                    validation,
+                    batch_size,
+                    augment=False,
+                    shuffle=False,
+                    **options,
+                ),
+            )
+        return self._data[batch_size]
+
+    def steps(self, batch_size):
+        """Optimizer steps per epoch at `batch_size` (for the schedule)."""
+        if self.steps_per_epoch is not None:
+            return self.steps_per_epoch
+        count = int(self.data(batch_size)[0].cardinality())
+        if count <= 0:
+            raise ValueError(
+                "The number of batches of the training data is unknown; pass "
+                f"`steps_per_epoch`. Received: dataset={self.dataset!r}."
+            )
+        return count
+
+
+def _base_model(model_or_name, dataset, seed, model_kwargs):
+    if isinstance(model_or_name, str):
+        if not isinstance(dataset, str):
+            raise ValueError(
+                f"A registry name ({model_or_name!r}) is built for a named data "
+                "set. With your own tf.data pipelines, pass a built model: "
+                f"`create_model({model_or_name!r}, input_shape=..., classes=...)`."
+            )
+        spec = dataset_spec(dataset)
+        keras.utils.set_random_seed(seed)
+        options = {"input_shape": spec.image_shape, "classes": spec.num_classes}
+        return create_model(model_or_name, **{**options, **model_kwargs})
+    check_model(model_or_name)
+    if isinstance(dataset, str):
+        spec = dataset_spec(dataset)
+        shape = tuple(model_or_name.input_shape[1:])
+        classes = model_or_name.output_shape[-1]
+        if shape != spec.image_shape or classes != spec.num_classes:
+            raise ValueError(
+                f"Model '{model_or_name.name}' takes inputs {shape} and predicts "
+                f"{classes} classes, but '{spec.name}' has images "
+                f"{spec.image_shape} and {spec.num_classes} classes."
+            )
+    elif not (isinstance(dataset, (tuple, list)) and len(dataset) == 2):
+        raise TypeError(
+            "`dataset` must be a data set name or a (train, validation) pair of "
+            f"tf.data.Dataset. Received: dataset={dataset!r}."
+        )
+    return model_or_name
+
+
+def _resolve_recipe(recipe, model_or_name):
+    if isinstance(recipe, Recipe):
+        return recipe
+    if recipe is None:
+        registry = isinstance(model_or_name, str)
+        return get_recipe(
+            recipe_for_model(model_or_name) if registry else DEFAULT_USER_RECIPE
+        )
+    if not isinstance(recipe, str):
+        raise TypeError(
+            f"`recipe` must be a recipe name, a Recipe or None. Received: {recipe!r}."
+        )
+    return get_recipe(recipe)
+
+
+def _sizes(argument, value):
+    values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    if not values or any(
+        isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values
+    ):
+        raise ValueError(
+            f"`{argument}` must be a positive int or a non-empty list of them. "
+            f"Received: {argument}={value!r}."
+        )
+    return values
