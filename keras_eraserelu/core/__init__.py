@@ -30,6 +30,7 @@ from keras_eraserelu.core.plan import (
     RATIO_FROM_CHOICES,
     WHERE_CHOICES,
     ErasePlan,
+    erase_arguments,
     plan_erasure,
 )
 from keras_eraserelu.core.plan_plot import COLORS as PLAN_COLORS
@@ -55,6 +56,7 @@ __all__ = [
     "check_number",
     "did_you_mean",
     "erasable_layers",
+    "erase_arguments",
     "erase_relu",
     "finalize_erasure",
     "find_relus",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from keras_eraserelu.core.checks import check_choice, check_kinds, check_model
+from keras_eraserelu.core.checks import check_choice, check_kinds, check_model, is_int
 from keras_eraserelu.core.flatgraph import FlatGraph
 from keras_eraserelu.core.modules import ModuleMap
 from keras_eraserelu.core.selectors import select_indices
@@ -421,4 +421,29 @@ def _printable(selector):
         return [_printable(item) for item in selector]
     return getattr(selector, "pattern", None) or getattr(
         selector, "__name__", repr(selector)
+    )
+
+
+def erase_arguments(erase):
+    """The `erase_relu` keyword arguments that one placement value means: the
+    `erase=` of builders, `train`, `compare` and variants.
+
+    Example:
+
+    ```python
+    erase_arguments("last")             # {'where': 'last'}
+    erase_arguments(["stage1_block1_out"])   # {'select': [...]}
+    ```
+    """
+    if isinstance(erase, str) and erase in WHERE_CHOICES:
+        return {"where": erase}
+    if is_int(erase):
+        return {"where": int(erase)}
+    if isinstance(erase, str) or (
+        isinstance(erase, (list, tuple)) and all(isinstance(e, str) for e in erase)
+    ):
+        return {"select": erase}
+    raise ValueError(
+        f"Unknown erase={erase!r}. Expected None, one of {list(WHERE_CHOICES)}, an "
+        "int k (the k-th ReLU of each module), or a list of site names."
     )

@@ -24,9 +24,9 @@ import re
 
 import keras
 
-from keras_eraserelu.core import did_you_mean
+from keras_eraserelu.core import did_you_mean, erase_arguments
 from keras_eraserelu.data import dataset_spec
-from keras_eraserelu.models import erase_arguments, get_builder, list_models
+from keras_eraserelu.models import get_builder, list_models
 
 
 @dataclasses.dataclass(frozen=True)

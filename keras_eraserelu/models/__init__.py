@@ -19,7 +19,6 @@ from keras_eraserelu.models import (  # noqa: F401  (registers the families)
 )
 from keras_eraserelu.models.batch_norm import FusedBatchNormalization
 from keras_eraserelu.models.cifar_resnets import cifar_resnet
-from keras_eraserelu.models.common import erase_arguments
 from keras_eraserelu.models.export import export_plain
 from keras_eraserelu.models.registry import (
     create_model,
@@ -32,7 +31,6 @@ __all__ = [
     "FusedBatchNormalization",
     "cifar_resnet",
     "create_model",
-    "erase_arguments",
     "export_plain",
     "get_builder",
     "list_models",

@@ -18,7 +18,7 @@ import textwrap
 
 import keras
 
-from keras_eraserelu.core import WHERE_CHOICES, check_choice, erase_relu
+from keras_eraserelu.core import check_choice, erase_arguments, erase_relu
 
 POOLING_CHOICES = (None, "avg", "max")
 
@@ -202,19 +202,3 @@ def finish_model(inputs, outputs, name, weights=None, erase=None):
     if weights is not None:
         model.load_weights(weights)
     return model
-
-
-def erase_arguments(erase):
-    """Maps a builder's `erase=` value to `erase_relu` keyword arguments."""
-    if isinstance(erase, str) and erase in WHERE_CHOICES:
-        return {"where": erase}
-    if isinstance(erase, int) and not isinstance(erase, bool):
-        return {"where": erase}
-    if isinstance(erase, str) or (
-        isinstance(erase, (list, tuple)) and all(isinstance(e, str) for e in erase)
-    ):
-        return {"select": erase}
-    raise ValueError(
-        f"Unknown erase={erase!r}. Expected None, one of {list(WHERE_CHOICES)}, an "
-        "int k (the k-th ReLU of each module), or a list of site names."
-    )

@@ -34,9 +34,9 @@ import zipfile
 import keras
 import tensorflow as tf
 
-from keras_eraserelu.core import make_erasable
+from keras_eraserelu.core import erase_arguments, make_erasable
 from keras_eraserelu.data import dataset_spec, distributed_dataset, load_dataset
-from keras_eraserelu.models import erase_arguments, get_builder
+from keras_eraserelu.models import get_builder
 from keras_eraserelu.training.callbacks import (
     ActivationStats,
     GradientStats,
