@@ -12,10 +12,15 @@ print(plan_erasure(model))
 """
 
 from keras_eraserelu.core.checks import (
+    check_bool,
     check_choice,
+    check_int,
     check_kinds,
     check_model,
+    check_number,
     did_you_mean,
+    is_int,
+    is_number,
 )
 from keras_eraserelu.core.cloning import Replacement, rewrite_model
 from keras_eraserelu.core.erasable import (
