@@ -39,8 +39,7 @@ from keras_eraserelu.core import (
     plan_erasure,
 )
 from keras_eraserelu.models import export_plain
-
-__version__ = "0.1.0"
+from keras_eraserelu.version import __version__ as __version__
 
 _LAZY_SUBPACKAGES = ("data", "experiments", "tuning")
 

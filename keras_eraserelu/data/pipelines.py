@@ -31,8 +31,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+import keras_eraserelu.data.augment as aug
 from keras_eraserelu.core import did_you_mean
-from keras_eraserelu.data import augment as aug
 from keras_eraserelu.data.catalogue import (
     _WITH_FLIP,
     _digits_split,

@@ -24,7 +24,7 @@ import json
 import math
 import os
 
-from keras_eraserelu.experiments import plots as experiment_plots
+from keras_eraserelu.experiments.plots import plot_experiment
 from keras_eraserelu.experiments.stats import json_number
 from keras_eraserelu.training import atomic_write_text
 
@@ -46,7 +46,7 @@ def write_results(result, out, plots):
     result.files["json"] = os.path.join(out, RESULTS_JSON)
     result.files["csv"] = os.path.join(out, RESULTS_CSV)
     if plots:
-        result.files.update(experiment_plots.plot_experiment(result, out))
+        result.files.update(plot_experiment(result, out))
     atomic_write_text(result.files["csv"], _csv(result))
     atomic_write_text(result.files["json"], json.dumps(result.to_dict(), indent=2))
 

@@ -278,10 +278,10 @@ def versions():
     """Versions of the package and of the stack it ran on."""
     import tensorflow as tf
 
-    import keras_eraserelu
+    from keras_eraserelu.version import __version__
 
     return {
-        "keras_eraserelu": keras_eraserelu.__version__,
+        "keras_eraserelu": __version__,
         "keras": keras.__version__,
         "tensorflow": tf.__version__,
         "python": platform.python_version(),
