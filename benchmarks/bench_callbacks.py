@@ -40,10 +40,14 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_eraserelu.experiments.stats import summarize  # noqa: E402
+from keras_eraserelu.experiments import summarize  # noqa: E402
 from keras_eraserelu.models import create_model  # noqa: E402
-from keras_eraserelu.training.callbacks import ActivationStats, GradientStats  # noqa: E402
-from keras_eraserelu.training.paper_recipes import get_recipe, recipe_for_model  # noqa: E402
+from keras_eraserelu.training import (  # noqa: E402  # noqa: E402
+    ActivationStats,
+    GradientStats,
+    get_recipe,
+    recipe_for_model,
+)
 
 CIFAR_TRAIN_IMAGES = 50_000
 PROBE_IMAGES = 256  # the probe size the docs and the train CLI use

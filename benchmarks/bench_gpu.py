@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from keras_eraserelu.models import create_model
-from keras_eraserelu.training.paper_recipes import get_recipe
+from keras_eraserelu.training import get_recipe
 
 CASES = (
     ("cifar_resnet56", (32, 32, 3), 10, 128),

@@ -39,8 +39,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
-from keras_eraserelu.data.catalogue import dataset_spec  # noqa: E402
-from keras_eraserelu.data.pipelines import load_dataset  # noqa: E402
+from keras_eraserelu.data import (
+    dataset_spec,  # noqa: E402
+    load_dataset,  # noqa: E402
+)
 from keras_eraserelu.models import create_model  # noqa: E402
 
 GOAL = 5.0

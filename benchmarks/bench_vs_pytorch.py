@@ -111,12 +111,16 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_eraserelu.data.pipelines import numpy_dataset  # noqa: E402
-from keras_eraserelu.experiments.stats import summarize  # noqa: E402
+from keras_eraserelu.data import numpy_dataset  # noqa: E402
+from keras_eraserelu.experiments import summarize  # noqa: E402
 from keras_eraserelu.models import create_model  # noqa: E402
-from keras_eraserelu.training.paper_recipes import get_recipe, recipe_for_model  # noqa: E402
-from keras_eraserelu.training.precision import apply_precision, resolve_jit_compile  # noqa: E402
-from keras_eraserelu.training.strategies import make_strategy  # noqa: E402
+from keras_eraserelu.training import (  # noqa: E402  # noqa: E402
+    apply_precision,
+    get_recipe,
+    make_strategy,  # noqa: E402
+    recipe_for_model,
+    resolve_jit_compile,
+)
 
 MODEL = "cifar_resnet56"
 IMAGE_SHAPE = (32, 32, 3)
