@@ -12,7 +12,9 @@
 - `gradients.png`: per layer, the mean training-gradient norm and its
   step-to-step spread, one colour per variant.
 
-Every file is written to a temporary name and moved into place, so an
+Each `plot_<name>(result, path)` takes an `ExperimentResult` and the PNG file
+to write, and returns `path` (`plot_depth_sweep` None when there is a single
+depth). Every file is written to a temporary name and moved into place, so an
 interrupted run never leaves half a picture.
 
 Example:
@@ -62,15 +64,7 @@ def plot_experiment(result, directory):
 
 
 def plot_curves(result, path):
-    """Test error (%) and training loss per epoch, per seed and on average.
-
-    Args:
-        result: an `ExperimentResult`.
-        path: str. The PNG file to write.
-
-    Returns:
-        `path`.
-    """
+    """Test error (%) and training loss per epoch, per seed and on average."""
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     confidence = result.config["confidence"]
     for index, variant in enumerate(result.variants):
@@ -119,15 +113,7 @@ def plot_curves(result, path):
 
 
 def plot_difference(result, path):
-    """Variant minus baseline test error (percentage points) with intervals.
-
-    Args:
-        result: an `ExperimentResult`.
-        path: str. The PNG file to write.
-
-    Returns:
-        `path`.
-    """
+    """Variant minus baseline test error (percentage points) with intervals."""
     entries = result.differences
     figure, axis = plt.subplots(figsize=(7.5, 1.2 + 0.75 * len(entries)))
     rows = np.arange(len(entries))
@@ -179,13 +165,6 @@ def plot_depth_sweep(result, path):
 
     The gain is the baseline's final test error minus the erased variant's,
     in percentage points, for pairs of the same depth.
-
-    Args:
-        result: an `ExperimentResult`.
-        path: str. The PNG file to write.
-
-    Returns:
-        `path`, or None with fewer than two depths.
     """
     depth = {v.name: v.depth for v in result.variants}
     erased = {v.name: v for v in result.variants if v.erased}
@@ -244,13 +223,6 @@ def plot_gradients(result, path):
     Layers of one kind (the last word of the name without digits: conv, bn,
     fc, ...) are joined by one line style, so a conv-BN network reads as two
     lines per variant instead of a zigzag.
-
-    Args:
-        result: an `ExperimentResult`.
-        path: str. The PNG file to write.
-
-    Returns:
-        `path`, or None without gradient statistics.
     """
     series = []
     for variant in result.variants:
