@@ -15,7 +15,6 @@ from keras_eraserelu.core.checks import (
     check_bool,
     check_choice,
     check_int,
-    check_kinds,
     check_model,
     check_number,
     did_you_mean,
@@ -40,7 +39,13 @@ from keras_eraserelu.core.plan import (
 )
 from keras_eraserelu.core.plan_plot import COLORS as PLAN_COLORS
 from keras_eraserelu.core.rewrite import erase_relu
-from keras_eraserelu.core.sites import KNOWN_KINDS, RELU_KINDS, ReluSite, find_relus
+from keras_eraserelu.core.sites import (
+    KNOWN_KINDS,
+    RELU_KINDS,
+    ReluSite,
+    check_kinds,
+    find_relus,
+)
 
 __all__ = [
     "ErasableReLU",

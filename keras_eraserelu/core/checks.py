@@ -145,26 +145,6 @@ def check_model(model):
         )
 
 
-def check_kinds(kinds):
-    """Normalises `kinds` (str or iterable of str) to a tuple of kinds."""
-    from keras_eraserelu.core.sites import _ALIASES, KNOWN_KINDS
-
-    if isinstance(kinds, str):
-        kinds = (kinds,)
-    result = []
-    for kind in kinds:
-        if not isinstance(kind, str):
-            raise TypeError(f"Each entry of `kinds` must be a str. Received: {kind!r}.")
-        kind = _ALIASES.get(kind, kind)
-        if kind != "any" and kind not in KNOWN_KINDS:
-            raise ValueError(
-                f"Unknown activation kind {kind!r} in `kinds`. Expected 'any' or "
-                f"one of {list(KNOWN_KINDS)}.{did_you_mean(kind, KNOWN_KINDS)}"
-            )
-        result.append(kind)
-    return tuple(result)
-
-
 def check_choice(argument, value, choices):
     """Raises a ValueError unless `value` is one of `choices`."""
     if value not in choices:

@@ -18,15 +18,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from keras_eraserelu.core.checks import check_choice, check_kinds, check_model, is_int
+from keras_eraserelu.core.checks import check_choice, check_model, check_number, is_int
 from keras_eraserelu.core.flatgraph import FlatGraph
 from keras_eraserelu.core.modules import ModuleMap
 from keras_eraserelu.core.selectors import select_indices
 from keras_eraserelu.core.sites import (
     ERASED_KIND,
     RELU_KINDS,
-    _sites_of_graph,
+    check_kinds,
     site_key,
+    sites_of_graph,
 )
 
 WHERE_CHOICES = ("last", "first", "all")
@@ -185,7 +186,8 @@ def plan_erasure(
         An `ErasePlan`.
 
     Raises:
-        TypeError: for a non-Keras object or a subclassed model.
+        TypeError: for a non-Keras object, a subclassed model, or a `ratio`
+            that is not a number.
         ValueError: for an unknown `where`, `kinds` or `ratio_from`, a ratio
             outside [0, 1], or a selector that matches nothing.
         IndexError: for an out-of-range index.
@@ -198,31 +200,9 @@ def plan_erasure(
     plan.plot("plan.png")
     ```
     """
-    check_model(model)
-    kinds = check_kinds(kinds)
-    _check_where(where)
-    check_choice("ratio_from", ratio_from, RATIO_FROM_CHOICES)
-    if (
-        isinstance(ratio, bool)
-        or not isinstance(ratio, (int, float))
-        or not (0.0 <= ratio <= 1.0)
-    ):
-        raise ValueError(
-            f"`ratio` must be a number in [0, 1]. Received: ratio={ratio!r}."
-        )
-
+    kinds = _check_arguments(model, kinds, where, ratio, ratio_from)
     graph = FlatGraph.from_model(model)
-    wanted = set(RELU_KINDS) | set(kinds)
-    sites_by_key = _sites_of_graph(graph, wanted)
-
-    def targeted(site):
-        return site.kind != ERASED_KIND and ("any" in kinds or site.kind in kinds)
-
-    candidates = {key for key, site in sites_by_key.items() if targeted(site)}
-    counted = candidates | {
-        key for key, site in sites_by_key.items() if site.kind == ERASED_KIND
-    }
-    module_map = ModuleMap(graph, lambda node: site_key(node) in counted)
+    sites_by_key, candidates, module_map = _find_sites(graph, kinds)
     module_list = module_map.modules
 
     chosen_modules = _choose_modules(module_list, modules, ratio, ratio_from)
@@ -232,16 +212,9 @@ def plan_erasure(
     restrict = effective_where is not None or modules is not None or ratio < 1.0
     positioned = _positioned_keys(module_map, chosen_modules, effective_where)
 
-    first_node = {}
-    for node in graph.nodes:
-        first_node.setdefault(site_key(node), node)
-    located = {
-        key: _locate(site, first_node[key], module_map)
-        for key, site in sites_by_key.items()
-    }
-    site_list = list(located.values())
-    selected = select_indices("select", select, site_list)
-    excluded = select_indices("exclude", exclude, site_list)
+    located, gates = _locate_sites(graph, sites_by_key, module_map)
+    selected = select_indices("select", select, list(located.values()))
+    excluded = select_indices("exclude", exclude, list(located.values()))
 
     decided = []
     for key, site in located.items():
@@ -251,14 +224,68 @@ def plan_erasure(
             excluded=site.index in excluded,
             selected=select is None or site.index in selected,
             positioned=(key in positioned) if restrict else True,
-            gate=module_map.gate_of(first_node[key]),
+            gate=gates[key],
             where=effective_where,
             chosen_modules=chosen_modules,
             has_modules=bool(module_list),
         )
         decided.append(replace(site, decision=decision, reason=reason))
 
-    settings = {
+    return ErasePlan(
+        model_name=model.name,
+        sites=tuple(decided),
+        modules=tuple(module_list),
+        boundary=module_map.boundary,
+        settings=_settings(where, select, exclude, kinds, modules, ratio, ratio_from),
+        warnings=tuple(_warnings(model.name, decided, module_list, restrict, select)),
+    )
+
+
+def _check_arguments(model, kinds, where, ratio, ratio_from):
+    """Checks every argument of `plan_erasure` before any graph is walked;
+    returns the normalised `kinds`."""
+    check_model(model)
+    kinds = check_kinds(kinds)
+    _check_where(where)
+    check_choice("ratio_from", ratio_from, RATIO_FROM_CHOICES)
+    check_number("ratio", ratio, 0, 1)
+    return kinds
+
+
+def _find_sites(graph, kinds):
+    """The sites of `graph`, the keys of those `kinds` targets, and the module
+    map cut on the targeted and already-erased sites."""
+    wanted = set(RELU_KINDS) | set(kinds)
+    sites_by_key = sites_of_graph(graph, wanted)
+
+    def targeted(site):
+        return site.kind != ERASED_KIND and ("any" in kinds or site.kind in kinds)
+
+    candidates = {key for key, site in sites_by_key.items() if targeted(site)}
+    counted = candidates | {
+        key for key, site in sites_by_key.items() if site.kind == ERASED_KIND
+    }
+    module_map = ModuleMap(graph, lambda node: site_key(node) in counted)
+    return sites_by_key, candidates, module_map
+
+
+def _locate_sites(graph, sites_by_key, module_map):
+    """Each site placed in its module (by its first call), and the gate it
+    feeds, if any; both keyed like `sites_by_key`."""
+    first_node = {}
+    for node in graph.nodes:
+        first_node.setdefault(site_key(node), node)
+    located = {
+        key: _locate(site, first_node[key], module_map)
+        for key, site in sites_by_key.items()
+    }
+    gates = {key: module_map.gate_of(first_node[key]) for key in sites_by_key}
+    return located, gates
+
+
+def _settings(where, select, exclude, kinds, modules, ratio, ratio_from):
+    """The arguments of the plan, printable and JSON-ready."""
+    return {
         "where": where,
         "select": _printable(select),
         "exclude": _printable(exclude),
@@ -267,14 +294,6 @@ def plan_erasure(
         "ratio": ratio,
         "ratio_from": ratio_from,
     }
-    return ErasePlan(
-        model_name=model.name,
-        sites=tuple(decided),
-        modules=tuple(module_list),
-        boundary=module_map.boundary,
-        settings=settings,
-        warnings=tuple(_warnings(model.name, decided, module_list, restrict, select)),
-    )
 
 
 def _locate(site, node, module_map):
@@ -293,9 +312,8 @@ def _locate(site, node, module_map):
 
 
 def _check_where(where):
-    if where is None or where in WHERE_CHOICES:
-        return
-    if isinstance(where, int) and not isinstance(where, bool):
+    """Raises unless `where` is None, a position word or an int k."""
+    if where is None or is_int(where) or where in WHERE_CHOICES:
         return
     raise ValueError(
         f"Unknown where={where!r}. Expected one of {list(WHERE_CHOICES)}, an int "
@@ -380,7 +398,7 @@ def _decide(
 
 
 def _where_words(where):
-    if isinstance(where, int):
+    if is_int(where):
         return f"site {where}"
     return {"last": "last ReLU", "first": "first ReLU", "all": "a ReLU"}[where]
 

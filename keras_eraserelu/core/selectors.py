@@ -26,7 +26,7 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from keras_eraserelu.core.checks import did_you_mean
+from keras_eraserelu.core.checks import did_you_mean, is_int
 from keras_eraserelu.core.sites import ReluSite
 
 _GLOB_CHARS = set("*?[")
@@ -63,16 +63,14 @@ def select_indices(argument, selector, items, what="site"):
 
 
 def _match(argument, entry, items, what):
-    if isinstance(entry, bool):
-        raise TypeError(_type_message(argument, entry))
-    if isinstance(entry, int):
+    if is_int(entry):  # a bool is no index: it falls through to the TypeError
         if not -len(items) <= entry < len(items):
             raise IndexError(
                 f"`{argument}` index {entry} is out of range: this model has "
                 f"{len(items)} {what}s (valid indices {-len(items)} to "
                 f"{len(items) - 1})."
             )
-        return {entry % len(items)}
+        return {int(entry) % len(items)}
     if isinstance(entry, ReluSite):
         return {i for i, item in enumerate(items) if item.path == entry.path}
     if isinstance(entry, re.Pattern):

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 
 import keras
 
+from keras_eraserelu.core.checks import check_model, did_you_mean
 from keras_eraserelu.core.flatgraph import FlatGraph, is_graph_model
 from keras_eraserelu.core.layers import ErasableReLU
 
@@ -252,15 +253,25 @@ def find_relus(model, kinds=None):
     [s.path for s in find_relus(model)]   # ['fc', 'act']
     ```
     """
-    from keras_eraserelu.core.checks import check_kinds, check_model
-
     check_model(model)
     wanted = set(RELU_KINDS) | set(check_kinds(kinds or ()))
-    return list(_sites_of_graph(FlatGraph.from_model(model), wanted).values())
+    return list(sites_of_graph(FlatGraph.from_model(model), wanted).values())
 
 
-def _sites_of_graph(graph, wanted):
-    """Builds `ReluSite`s for one flattened graph, keyed like `site_nodes`."""
+def sites_of_graph(graph, wanted):
+    """Builds the `ReluSite`s of one flattened graph, keyed like `site_nodes`.
+
+    The walker that `find_relus` and `plan_erasure` share: a site is kept when
+    its kind is in `wanted` (or `"any"` is), and sites erased earlier always.
+
+    Args:
+        graph: FlatGraph. The model's flattened graph.
+        wanted: set of str. Kinds to list, as normalised by `check_kinds`.
+
+    Returns:
+        A dict from site key to `ReluSite` (with `decision` None), in
+        topological order, `index` counting from 0.
+    """
     sites = {}
     for key, nodes in site_nodes(graph).items():
         operation = nodes[0].operation
@@ -277,3 +288,29 @@ def _sites_of_graph(graph, wanted):
             calls=len(nodes),
         )
     return sites
+
+
+def check_kinds(kinds):
+    """Normalises `kinds` (str or iterable of str) to a tuple of kinds.
+
+    Aliases become their canonical kind (`"leaky_relu"` -> `"leaky"`);
+    `"any"` stays as it is.
+
+    Raises:
+        TypeError: for an entry that is not a str.
+        ValueError: for an unknown kind, with a close-match hint.
+    """
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    result = []
+    for kind in kinds:
+        if not isinstance(kind, str):
+            raise TypeError(f"Each entry of `kinds` must be a str. Received: {kind!r}.")
+        kind = _canonical(kind)
+        if kind != "any" and kind not in KNOWN_KINDS:
+            raise ValueError(
+                f"Unknown activation kind {kind!r} in `kinds`. Expected 'any' or "
+                f"one of {list(KNOWN_KINDS)}.{did_you_mean(kind, KNOWN_KINDS)}"
+            )
+        result.append(kind)
+    return tuple(result)
