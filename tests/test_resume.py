@@ -112,5 +112,5 @@ def test_skipped_pipeline_continues_the_full_one(augment):
 
 
 def test_skip_must_be_a_count():
-    with pytest.raises(ValueError, match="batches to skip must be an int >= 0.*-1"):
+    with pytest.raises(ValueError, match="`skip_batches` must be an int >= 0.*=-1"):
         load_dataset("digits", "train", 64, skip_batches=-1)

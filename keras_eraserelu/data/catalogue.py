@@ -91,8 +91,10 @@ class DatasetSpec:
     padding: int = 0
 
 
-_NO_FLIP = ("none", "crop")
-_WITH_FLIP = ("none", "flip", "crop", "crop_flip")
+# The augmentation policies of data that must not be mirrored (digits, house
+# numbers) and of data that may be; `numpy_dataset` accepts the latter.
+AUGMENTATIONS_NO_FLIP = ("none", "crop")
+AUGMENTATIONS_WITH_FLIP = ("none", "flip", "crop", "crop_flip")
 
 DATASETS = {
     spec.name: spec
@@ -100,19 +102,20 @@ DATASETS = {
         # He et al. 2016: 4-pixel pad, random 32x32 crop, horizontal flip.
         DatasetSpec("cifar10", 10, (32, 32, 3), "train", "test", "cifar",
                     CIFAR10_MEAN, CIFAR10_STD, augmentation="crop_flip",
-                    augmentations=_WITH_FLIP, padding=4),
+                    augmentations=AUGMENTATIONS_WITH_FLIP, padding=4),
         DatasetSpec("cifar100", 100, (32, 32, 3), "train", "test", "cifar",
                     CIFAR100_MEAN, CIFAR100_STD, augmentation="crop_flip",
-                    augmentations=_WITH_FLIP, padding=4),
+                    augmentations=AUGMENTATIONS_WITH_FLIP, padding=4),
         # The paper trains SVHN without augmentation; digits must not flip.
         DatasetSpec("svhn_cropped", 10, (32, 32, 3), "train", "test", "svhn",
                     SVHN_MEAN, SVHN_STD, splits=("train", "test", "extra"),
-                    augmentations=_NO_FLIP, padding=4),
+                    augmentations=AUGMENTATIONS_NO_FLIP, padding=4),
         DatasetSpec("fashion_mnist", 10, (28, 28, 1), "train", "test", "mnist",
                     FASHION_MNIST_MEAN, FASHION_MNIST_STD,
-                    augmentations=_WITH_FLIP, padding=2),
+                    augmentations=AUGMENTATIONS_WITH_FLIP, padding=2),
         DatasetSpec("mnist", 10, (28, 28, 1), "train", "test", "mnist",
-                    MNIST_MEAN, MNIST_STD, augmentations=_NO_FLIP, padding=2),
+                    MNIST_MEAN, MNIST_STD, augmentations=AUGMENTATIONS_NO_FLIP,
+                    padding=2),
         DatasetSpec("imagenet2012", 1000, (224, 224, 3), "train", "validation",
                     "imagenet", IMAGENET_MEAN, IMAGENET_STD,
                     splits=("train", "validation"),
@@ -121,7 +124,7 @@ DATASETS = {
         # Random shift of up to 1 pixel, no flip.
         DatasetSpec("digits", 10, (8, 8, 1), "train", "test", "digits",
                     DIGITS_MEAN, DIGITS_STD, augmentation="crop",
-                    augmentations=_NO_FLIP, padding=1),
+                    augmentations=AUGMENTATIONS_NO_FLIP, padding=1),
     )
 }  # fmt: skip
 
@@ -234,7 +237,9 @@ def digits_arrays():
     return {"train": (x_train, y_train), "test": (x_test, y_test)}
 
 
-def _digits_split(split):
+def read_digits(split):
+    """The digits images and labels of a tfds split string over "train" and
+    "test" (`"train[:90%]"`, `"train+test"`), as two NumPy arrays."""
     import tensorflow_datasets as tfds
 
     arrays = digits_arrays()
@@ -249,7 +254,7 @@ def _digits_split(split):
     return tuple(np.concatenate(column) for column in zip(*pieces))
 
 
-def _read_tfds(spec, split, shuffle, seed, data_dir, manual_dir, input_context):
+def read_tfds(spec, split, shuffle, seed, data_dir, manual_dir, input_context):
     """Reads a tfds data set, preparing it first if `data_dir` lacks it.
 
     Preparing downloads the raw files (ImageNet reads them from `manual_dir`

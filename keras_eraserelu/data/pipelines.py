@@ -14,8 +14,7 @@ bytes until a parallel per-image `map`, which decodes only the randomly
 sampled crop, before batching.
 
 The data sets themselves (specs, split names, normalization constants, the
-tfds and digits readers) live in `keras_eraserelu.data.catalogue`; their public
-names stay importable from here.
+tfds and digits readers) live in `keras_eraserelu.data.catalogue`.
 
 Example:
 
@@ -32,13 +31,13 @@ import numpy as np
 import tensorflow as tf
 
 import keras_eraserelu.data.augment as aug
-from keras_eraserelu.core import did_you_mean
+from keras_eraserelu.core import check_bool, check_int, did_you_mean, is_int
 from keras_eraserelu.data.catalogue import (
-    _WITH_FLIP,
-    _digits_split,
-    _read_tfds,
+    AUGMENTATIONS_WITH_FLIP,
     dataset_spec,
     is_training_split,
+    read_digits,
+    read_tfds,
     resolve_augment,
     resolve_split,
 )
@@ -129,41 +128,17 @@ def load_dataset(
     split = resolve_split(spec, split)
     training = is_training_split(spec, split)
     policy = resolve_augment(spec, augment, training)
-    shuffle = training if shuffle is None else _check_bool("shuffle", shuffle)
+    shuffle = training if shuffle is None else check_bool("shuffle", shuffle)
     per_replica_batch = _per_replica_batch_size(batch_size, input_context)
     _check_seed(seed)
     size = _image_size(spec, image_size)
     cache = _check_cache(spec, cache)
-    _check_skip(skip_batches)
+    check_int("skip_batches", skip_batches, minimum=0)
 
-    if spec.family == "digits":
-        images, labels = _digits_split(split)
-        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-        dataset = _shard(dataset, input_context)
-        if size != spec.image_shape[:2]:
-            dataset = dataset.map(_resize_fn(size), tf.data.AUTOTUNE)
-        elif cache is True:
-            cache = False  # already in memory
-    else:
-        dataset = _read_tfds(
-            spec, split, shuffle, seed, data_dir, manual_dir, input_context
-        )
-        if spec.family != "imagenet":
-            dataset = dataset.map(_decode_fn(spec, size), tf.data.AUTOTUNE)
-    if cache:
-        dataset = dataset.cache("" if cache is True else cache)
-
-    decode = augment = None
-    if spec.family == "imagenet":
-        if policy == "none":
-            decode = _without_seed(aug.imagenet_eval_fn(size, spec.mean, spec.std))
-        else:
-            decode = aug.imagenet_train_fn(size, spec.mean, spec.std)
-        default_buffer = IMAGENET_SHUFFLE_BUFFER
-    else:
-        fill = [-m / s for m, s in zip(spec.mean, spec.std)]  # black pixels
-        augment = aug.augment_fn(policy, padding=spec.padding, fill=fill)
-        default_buffer = MAX_SHUFFLE_BUFFER
+    dataset = _read_examples(
+        spec, split, size, cache, shuffle, seed, data_dir, manual_dir, input_context
+    )
+    decode, augment, default_buffer = _example_transforms(spec, policy, size)
     if shuffle_buffer is None:
         shuffle_buffer = _examples(dataset, default_buffer)
     return _finish(
@@ -179,6 +154,44 @@ def load_dataset(
         sharded=input_context is not None,
         skip_batches=skip_batches,
     )
+
+
+def _read_examples(
+    spec, split, size, cache, shuffle, seed, data_dir, manual_dir, input_context
+):
+    """The examples of `split`, read (this pipeline's shard), decoded and
+    resized to `size` (ImageNet: still JPEG bytes), then cached if asked."""
+    if spec.family == "digits":
+        images, labels = read_digits(split)
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+        dataset = _shard(dataset, input_context)
+        if size != spec.image_shape[:2]:
+            dataset = dataset.map(_resize_fn(size), tf.data.AUTOTUNE)
+        elif cache is True:
+            cache = False  # already in memory
+    else:
+        dataset = read_tfds(
+            spec, split, shuffle, seed, data_dir, manual_dir, input_context
+        )
+        if spec.family != "imagenet":
+            dataset = dataset.map(_decode_fn(spec, size), tf.data.AUTOTUNE)
+    if cache:
+        dataset = dataset.cache("" if cache is True else cache)
+    return dataset
+
+
+def _example_transforms(spec, policy, size):
+    """The per-example `decode` (ImageNet) or per-batch `augment` (the others)
+    of `policy`, and the default shuffle buffer that goes with them."""
+    if spec.family == "imagenet":
+        if policy == "none":
+            decode = _without_seed(aug.imagenet_eval_fn(size, spec.mean, spec.std))
+        else:
+            decode = aug.imagenet_train_fn(size, spec.mean, spec.std)
+        return decode, None, IMAGENET_SHUFFLE_BUFFER
+    fill = [-m / s for m, s in zip(spec.mean, spec.std)]  # black pixels
+    augment = aug.augment_fn(policy, padding=spec.padding, fill=fill)
+    return None, augment, MAX_SHUFFLE_BUFFER
 
 
 def distributed_dataset(
@@ -218,7 +231,7 @@ def distributed_dataset(
     spec = dataset_spec(name)
     resolve_split(spec, split)
     _per_replica_batch_size(global_batch_size, None)
-    _check_skip(skip_steps)
+    check_int("skip_steps", skip_steps, minimum=0)
 
     def dataset_fn(input_context):
         # Each pipeline feeds its replicas one batch each per step.
@@ -289,10 +302,11 @@ def numpy_dataset(
     per_replica_batch = _per_replica_batch_size(batch_size, input_context)
     _check_seed(seed)
     policy = "none" if augment is None or augment is False else augment
-    if policy not in _WITH_FLIP:
+    if policy not in AUGMENTATIONS_WITH_FLIP:
+        choices = AUGMENTATIONS_WITH_FLIP
         raise ValueError(
             f"Unknown augment={augment!r} for numpy data. Expected None, False "
-            f"or one of {list(_WITH_FLIP)}.{did_you_mean(augment, _WITH_FLIP)}"
+            f"or one of {list(choices)}.{did_you_mean(augment, choices)}"
         )
     if padding is None:
         padding = max(1, x.shape[1] // 8)
@@ -302,7 +316,7 @@ def numpy_dataset(
         dataset,
         per_replica_batch,
         augment=aug.augment_fn(policy, padding=padding),
-        shuffle=_check_bool("shuffle", shuffle),
+        shuffle=check_bool("shuffle", shuffle),
         shuffle_buffer=max(1, len(x)),
         seed=seed,
         repeat=False,
@@ -404,29 +418,21 @@ def _examples(dataset, limit):
 
 
 def _per_replica_batch_size(batch_size, input_context):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(
-            f"`batch_size` must be a positive int. Received: "
-            f"batch_size={batch_size!r} of type {type(batch_size).__name__}."
-        )
-    if batch_size < 1:
-        raise ValueError(
-            f"`batch_size` must be a positive int. Received: batch_size={batch_size}."
-        )
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     if input_context is None:
-        return int(batch_size)
-    return input_context.get_per_replica_batch_size(int(batch_size))
+        return batch_size
+    return input_context.get_per_replica_batch_size(batch_size)
 
 
 def _image_size(spec, image_size):
     if image_size is None:
         return tuple(spec.image_shape[:2])
-    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+    if is_int(image_size):
         image_size = (image_size, image_size)
     if (
         not isinstance(image_size, (tuple, list))
         or len(image_size) != 2
-        or not all(isinstance(s, (int, np.integer)) and s > 0 for s in image_size)
+        or not all(is_int(s) and s > 0 for s in image_size)
     ):
         raise ValueError(
             "`image_size` must be None, a positive int or (height, width). "
@@ -446,23 +452,9 @@ def _check_cache(spec, cache):
     return cache
 
 
-def _check_skip(skip):
-    if isinstance(skip, bool) or not isinstance(skip, (int, np.integer)) or skip < 0:
-        raise ValueError(
-            f"The number of batches to skip must be an int >= 0. Received: {skip!r}."
-        )
-
-
 def _check_seed(seed):
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-    ):
-        raise TypeError(f"`seed` must be None or an int. Received: seed={seed!r}.")
-
-
-def _check_bool(argument, value):
-    if not isinstance(value, (bool, np.bool_)):
+    if seed is not None and not is_int(seed):
         raise TypeError(
-            f"`{argument}` must be None or a bool. Received: {argument}={value!r}."
+            f"`seed` must be None or an int. Received: seed={seed!r} of type "
+            f"{type(seed).__name__}."
         )
-    return bool(value)
