@@ -46,7 +46,8 @@ from __future__ import annotations
 
 import sys
 
-from keras_eraserelu.core import check_choice
+from keras_eraserelu.core import check_bool, check_choice, check_int
+from keras_eraserelu.models.builders import Family, Option
 from keras_eraserelu.models.cifar_blocks import (
     apply_basic_block,
     apply_bottleneck_block,
@@ -57,13 +58,6 @@ from keras_eraserelu.models.cifar_blocks import (
     conv,
     relu,
 )
-from keras_eraserelu.models.common import (
-    check_builder_args,
-    classifier_head,
-    finish_model,
-    model_input,
-)
-from keras_eraserelu.models.registry import register_model
 
 BLOCK_CHOICES = ("basic", "bottleneck")
 SHORTCUT_CHOICES = ("A", "B")
@@ -78,83 +72,45 @@ _BLOCKS = {
     ("bottleneck", True): apply_preact_bottleneck_block,
 }
 
+DEPTH = Option("depth", doc="int. `6n + 2` for basic blocks, `9n + 2` for bottlenecks.")
+BLOCK = Option(
+    "block",
+    "basic",
+    'str. "basic" (3x3, 3x3) or "bottleneck" (1x1, 3x3, 1x1 with 4x '
+    "expansion). Defaults to {default}.",
+)
+PREACT = Option(
+    "preact",
+    False,
+    "bool. Pre-activation blocks (arXiv 1603.05027) instead of "
+    "post-activation ones. Defaults to {default}.",
+)
+SHORTCUT = Option(
+    "shortcut",
+    None,
+    'str or None. Where the shape changes: "A" zero-pads (no parameters), '
+    '"B" projects with a 1x1 conv (+ BN in post-activation blocks). Defaults '
+    'to {default}; None is "A" for basic blocks and "B" for bottlenecks, as '
+    "in the papers.",
+)
 
-def cifar_resnet(
-    depth,
-    block="basic",
-    preact=False,
-    shortcut=None,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name=None,
-    erase=None,
-):
-    """A CIFAR ResNet of any valid depth (not registered; for depth sweeps).
 
-    Three stages of `n` blocks with 16, 32 and 64 filters (bottleneck
-    outputs 64, 128, 256), strides 1, 2, 2, after a 3x3 conv with 16
-    filters; global average pooling and a Dense classifier.
-
-    Args:
-        depth: int. `6n + 2` for basic blocks, `9n + 2` for bottlenecks.
-        block: str. `"basic"` (3x3, 3x3) or `"bottleneck"` (1x1, 3x3, 1x1
-            with 4x expansion). Defaults to `"basic"`.
-        preact: bool. Pre-activation blocks (arXiv 1603.05027) instead of
-            post-activation ones. Defaults to False.
-        shortcut: str or None. Where the shape changes: `"A"` zero-pads
-            (no parameters), `"B"` projects with a 1x1 conv (+ BN in
-            post-activation blocks). Defaults to `"A"` for basic blocks and
-            `"B"` for bottlenecks, as in the papers.
-        include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation: as in `keras.applications`; `weights` is
-            None or a local weights file. `input_shape` defaults to
-            (32, 32, 3), `classes` to 10.
-        name: str or None. Model name. Defaults to `cifar_resnet{depth}` or
-            `cifar_preact_resnet{depth}`.
-        erase: None, `"last"`, `"first"`, `"all"`, an int or a list of site
-            names: which ReLUs to erase (see `keras_eraserelu.erase_relu`).
-
-    Returns:
-        A `keras.Model`.
-
-    Keras walks functional graphs recursively, about one Python frame per
-    layer: for deep nets (ResNet-1202 has 4,210 layers) this raises the
-    interpreter's recursion limit to `10 * depth + 2000` if it is lower.
-
-    Example:
-
-    ```python
-    model = cifar_resnet(depth=1001, block="bottleneck", preact=True)
-    ```
-    """
-    check_builder_args(include_top, weights, pooling, classes, classifier_activation)
+def _cifar_resnet(app, depth, block="basic", preact=False, shortcut=None):
     check_choice("block", block, BLOCK_CHOICES)
     per_n = _LAYERS_PER_N[block]
-    if (
-        isinstance(depth, bool)
-        or not isinstance(depth, int)
-        or depth < per_n + 2
-        or (depth - 2) % per_n
-    ):
+    check_int("depth", depth)
+    if depth < per_n + 2 or (depth - 2) % per_n:
         raise ValueError(
             f"`depth` must be {per_n}n + 2 with n >= 1 for block={block!r} "
             f"(e.g. {per_n + 2}, {2 * per_n + 2}, {3 * per_n + 2}). "
             f"Received: depth={depth!r}."
         )
-    if not isinstance(preact, bool):
-        raise TypeError(f"`preact` must be a bool. Received: preact={preact!r}.")
+    check_bool("preact", preact)
     if shortcut is None:
         shortcut = "A" if block == "basic" else "B"
     check_choice("shortcut", shortcut, SHORTCUT_CHOICES)
-    if name is None:
-        name = f"cifar_{'preact_' if preact else ''}resnet{depth}"
 
-    inputs, x = model_input(input_tensor, input_shape, default=(32, 32, 3), min_size=8)
+    inputs, x = app.inputs()
     x = conv(x, STAGE_FILTERS[0], 3, 1, "stem_conv")
     if not preact:
         x = relu(batch_norm(x, "stem_bn"), "stem_relu")
@@ -171,9 +127,10 @@ def cifar_resnet(
         )
     if preact:
         x = relu(batch_norm(x, "head_bn"), "head_relu")
-    outputs = classifier_head(x, include_top, pooling, classes, classifier_activation)
+    outputs = app.head(x)
     _allow_deep_graph(depth)
-    return finish_model(inputs, outputs, name, weights=weights, erase=erase)
+    name = f"cifar_{'preact_' if preact else ''}resnet{depth}"
+    return app.finish(inputs, outputs, name)
 
 
 def _allow_deep_graph(depth):
@@ -185,221 +142,68 @@ def _allow_deep_graph(depth):
         sys.setrecursionlimit(needed)
 
 
-# The registered builders pass their own arguments on: `**locals()` holds
-# exactly the builder's keyword arguments when it is the first statement.
+def _preact_tiny(app, block, shortcut):
+    check_choice("block", block, BLOCK_CHOICES)
+    return _cifar_resnet(app, _LAYERS_PER_N[block] + 2, block, True, shortcut)
+
+
+_CIFAR = Family(
+    build=_cifar_resnet,
+    classes=10,
+    input_shape=(32, 32, 3),
+    min_size=8,
+    intro="""
+        Three stages of `n` blocks with 16, 32 and 64 filters (bottleneck
+        outputs 64, 128, 256), strides 1, 2, 2, after a 3x3 conv with 16
+        filters; global average pooling and a Dense classifier.
+
+        Keras walks functional graphs recursively, about one Python frame per
+        layer: for deep nets (ResNet-1202 has 4,210 layers) this raises the
+        interpreter's recursion limit to `10 * depth + 2000` if it is lower.
+    """,
+)
+
+cifar_resnet = _CIFAR.replace(
+    example='model = cifar_resnet(depth=1001, block="bottleneck", preact=True)'
+).generic(
+    "cifar_resnet",
+    "A CIFAR ResNet of any valid depth (not registered; for depth sweeps).",
+    leading=(DEPTH, BLOCK, PREACT, SHORTCUT),
+    name_doc="str or None. Model name. Defaults to None: `cifar_resnet{{depth}}` "
+    "or `cifar_preact_resnet{{depth}}`.",
+)
+
+# The registered variants, one line each: depth, block, preact, summary. The
+# shortcut defaults to "A" for basic blocks and "B" for bottlenecks.
+_SHORTCUT_OPTION = _CIFAR.replace(options=(SHORTCUT,))
+
+
+def _variant(depth, block, preact, summary):
+    key = f"cifar_{'preact_' if preact else ''}resnet{depth}"
+    default = {"shortcut": "A" if block == "basic" else "B"}
+    return _SHORTCUT_OPTION.variant(
+        key, summary, default, depth=depth, block=block, preact=preact
+    )
 
 
 # Post-activation, basic blocks (arXiv 1512.03385, table 6).
-
-
-@register_model
-def cifar_resnet8(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_resnet8",
-    erase=None,
-    shortcut="A",
-):
-    """Tiny ResNet-8 (n=1, 75K parameters) for tests; see `cifar_resnet`."""
-    return cifar_resnet(8, "basic", False, **locals())
-
-
-@register_model
-def cifar_resnet20(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_resnet20",
-    erase=None,
-    shortcut="A",
-):
-    """ResNet-20 (n=3, 0.27M parameters); see `cifar_resnet`."""
-    return cifar_resnet(20, "basic", False, **locals())
-
-
-@register_model
-def cifar_resnet32(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_resnet32",
-    erase=None,
-    shortcut="A",
-):
-    """ResNet-32 (n=5, 0.46M parameters); see `cifar_resnet`."""
-    return cifar_resnet(32, "basic", False, **locals())
-
-
-@register_model
-def cifar_resnet44(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_resnet44",
-    erase=None,
-    shortcut="A",
-):
-    """ResNet-44 (n=7, 0.66M parameters); see `cifar_resnet`."""
-    return cifar_resnet(44, "basic", False, **locals())
-
-
-@register_model
-def cifar_resnet56(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_resnet56",
-    erase=None,
-    shortcut="A",
-):
-    """ResNet-56 (n=9, 0.85M parameters); see `cifar_resnet`."""
-    return cifar_resnet(56, "basic", False, **locals())
-
-
-@register_model
-def cifar_resnet110(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_resnet110",
-    erase=None,
-    shortcut="A",
-):
-    """ResNet-110 (n=18, 1.7M parameters); see `cifar_resnet`."""
-    return cifar_resnet(110, "basic", False, **locals())
-
-
-@register_model
-def cifar_resnet1202(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_resnet1202",
-    erase=None,
-    shortcut="A",
-):
-    """ResNet-1202 (n=200, 19.4M parameters); see `cifar_resnet`."""
-    return cifar_resnet(1202, "basic", False, **locals())
-
-
+cifar_resnet8 = _variant(8, "basic", False, "Tiny ResNet-8 (n=1, 75K parameters).")
+cifar_resnet20 = _variant(20, "basic", False, "ResNet-20 (n=3, 0.27M parameters).")
+cifar_resnet32 = _variant(32, "basic", False, "ResNet-32 (n=5, 0.46M parameters).")
+cifar_resnet44 = _variant(44, "basic", False, "ResNet-44 (n=7, 0.66M parameters).")
+cifar_resnet56 = _variant(56, "basic", False, "ResNet-56 (n=9, 0.85M parameters).")
+cifar_resnet110 = _variant(110, "basic", False, "ResNet-110 (n=18, 1.7M parameters).")
+cifar_resnet1202 = _variant(1202, "basic", False, "ResNet-1202 (n=200, 19.4M).")
 # Post-activation bottleneck (arXiv 1603.05027, table 3 baseline).
-
-
-@register_model
-def cifar_resnet164(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_resnet164",
-    erase=None,
-    shortcut="B",
-):
-    """ResNet-164, bottleneck blocks (n=18, 1.7M parameters)."""
-    return cifar_resnet(164, "bottleneck", False, **locals())
-
-
+cifar_resnet164 = _variant(164, "bottleneck", False, "ResNet-164 (n=18, 1.7M).")
 # Pre-activation (arXiv 1603.05027, tables 3 and 4).
-
-
-@register_model
-def cifar_preact_resnet_tiny(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_preact_resnet_tiny",
-    erase=None,
-    block="bottleneck",
-    shortcut=None,
-):
-    """Tiny pre-activation ResNet (n=1: depth 11 bottleneck or 8 basic)."""
-    options = dict(locals())
-    check_choice("block", block, BLOCK_CHOICES)
-    return cifar_resnet(_LAYERS_PER_N[block] + 2, preact=True, **options)
-
-
-@register_model
-def cifar_preact_resnet110(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_preact_resnet110",
-    erase=None,
-    shortcut="A",
-):
-    """Pre-activation ResNet-110, basic blocks (n=18, 1.7M parameters)."""
-    return cifar_resnet(110, "basic", True, **locals())
-
-
-@register_model
-def cifar_preact_resnet164(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_preact_resnet164",
-    erase=None,
-    shortcut="B",
-):
-    """Pre-activation ResNet-164, bottlenecks (n=18, 1.7M parameters)."""
-    return cifar_resnet(164, "bottleneck", True, **locals())
-
-
-@register_model
-def cifar_preact_resnet1001(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_preact_resnet1001",
-    erase=None,
-    shortcut="B",
-):
-    """Pre-activation ResNet-1001, bottlenecks (n=111, 10.3M parameters)."""
-    return cifar_resnet(1001, "bottleneck", True, **locals())
+cifar_preact_resnet110 = _variant(110, "basic", True, "Pre-act ResNet-110 (1.7M).")
+cifar_preact_resnet164 = _variant(164, "bottleneck", True, "Pre-act ResNet-164 (1.7M).")
+cifar_preact_resnet1001 = _variant(1001, "bottleneck", True, "Pre-act ResNet-1001.")
+cifar_preact_resnet_tiny = _CIFAR.replace(
+    build=_preact_tiny, options=(BLOCK, SHORTCUT)
+).variant(
+    "cifar_preact_resnet_tiny",
+    "Tiny pre-activation ResNet (n=1: depth 11 bottleneck or 8 basic).",
+    {"block": "bottleneck"},
+)

@@ -14,82 +14,18 @@ return finish_model(inputs, outputs, name, weights=weights, erase=erase)
 from __future__ import annotations
 
 import os
-import textwrap
 
 import keras
 
-from keras_eraserelu.core import check_choice, erase_arguments, erase_relu
+from keras_eraserelu.core import (
+    check_choice,
+    check_int,
+    erase_arguments,
+    erase_relu,
+    is_int,
+)
 
 POOLING_CHOICES = (None, "avg", "max")
-
-_BUILDER_DOC = """
-{intro}
-    Args:
-{top}
-        weights: str or None. Path of a local `.weights.h5` file. Defaults to
-            None (random initialisation).
-        input_tensor: KerasTensor or None. Build the model on this tensor.
-        input_shape: tuple or None. Defaults to `{input_shape}`; height and
-            width at least {min_size}.
-        pooling: None, "avg" or "max". Feature pooling without the top.
-        classes: int. Number of classes. Defaults to {classes}.
-        classifier_activation: str or None. Defaults to "softmax".
-        name: str. Model name. Defaults to the registry key.
-        erase: None, "last", "first", "all", int or list of names. Which
-            ReLUs to erase; "last" is EraseReLU. Defaults to None.
-{family_args}
-
-    Returns:
-        A `keras.Model`.
-
-    Example:
-
-    ```python
-    model = create_model("{key}", erase="last"{example})
-    ```
-    """
-
-
-def documented(
-    input_shape,
-    min_size,
-    classes,
-    family_args="",
-    intro="",
-    top="Global average pooling and the classifier.",
-    example=", classes=100",
-):
-    """Appends the keras.applications arguments to a builder's docstring.
-
-    Args:
-        input_shape: tuple. The family's default input shape.
-        min_size: int. The smallest height and width it accepts.
-        classes: int. The default number of classes.
-        family_args: str. The family's own `Args:` entries, indented 8 spaces.
-        intro: str. A paragraph before `Args:`, indented 4 spaces.
-        top: str. What `include_top` adds.
-        example: str. Extra arguments in the example call.
-    """
-
-    def decorate(builder):
-        builder.__doc__ = (builder.__doc__ or "") + _BUILDER_DOC.format(
-            key=builder.__name__,
-            input_shape=input_shape,
-            min_size=min_size,
-            classes=classes,
-            family_args=family_args.strip("\n"),
-            intro=intro,
-            top=textwrap.fill(
-                f"include_top: bool. {top} Defaults to True.",
-                width=78,
-                initial_indent=" " * 8,
-                subsequent_indent=" " * 12,
-            ),
-            example=example,
-        )
-        return builder
-
-    return decorate
 
 
 def check_builder_args(include_top, weights, pooling, classes, classifier_activation):
@@ -107,10 +43,7 @@ def check_builder_args(include_top, weights, pooling, classes, classifier_activa
                 "`.weights.h5` file saved from the same architecture."
             )
     check_choice("pooling", pooling, POOLING_CHOICES)
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise ValueError(
-            f"`classes` must be a positive int. Received: classes={classes!r}."
-        )
+    check_int("classes", classes, minimum=1)
     if include_top and classifier_activation not in (None, "softmax", "linear"):
         keras.activations.get(classifier_activation)  # raises for unknown names
 
@@ -139,7 +72,7 @@ def model_input(input_tensor, input_shape, default, min_size, name="input"):
     else:
         shape = tuple(default if input_shape is None else input_shape)
     if len(shape) != len(default) or any(
-        d is not None and (not isinstance(d, int) or d < 1) for d in shape
+        d is not None and (not is_int(d) or d < 1) for d in shape
     ):
         raise ValueError(
             f"`input_shape` must be {len(default)} positive ints like {default} "
@@ -158,16 +91,19 @@ def model_input(input_tensor, input_shape, default, min_size, name="input"):
 
 
 def classifier_head(
-    x, include_top, pooling, classes, classifier_activation, name="head"
+    x, include_top, pooling, classes, classifier_activation, name="head", dropout=0.0
 ):
     """Global pooling and the classifier, as keras.applications does it.
 
-    With `include_top`, global average pooling and a Dense classifier whose
+    With `include_top`, global average pooling, a Dropout layer
+    `{name}_dropout` when `dropout` is not 0, and a Dense classifier whose
     output is float32 even under a mixed-precision policy. Without it,
     `pooling` None / "avg" / "max" decides the feature output.
     """
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
         return classifier(x, classes, classifier_activation, name=f"{name}_fc")
     if pooling == "avg":
         return keras.layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)

@@ -32,16 +32,9 @@ from __future__ import annotations
 
 import keras
 
-from keras_eraserelu.core import check_choice
+from keras_eraserelu.core import check_bool, check_choice
 from keras_eraserelu.models.batch_norm import FusedBatchNormalization
-from keras_eraserelu.models.common import (
-    check_builder_args,
-    classifier_head,
-    documented,
-    finish_model,
-    model_input,
-)
-from keras_eraserelu.models.registry import register_model
+from keras_eraserelu.models.builders import Family, Option
 
 STRIDE_ON_CHOICES = ("conv1", "conv2")
 BN_MOMENTUM = 0.9
@@ -175,37 +168,29 @@ def apply_bottleneck_block(
 def check_resnet_options(stride_on, zero_init_residual):
     """Checks the family options shared by the ResNet and ResNeXt builders."""
     check_choice("stride_on", stride_on, STRIDE_ON_CHOICES)
-    if not isinstance(zero_init_residual, bool):
-        raise TypeError(
-            "`zero_init_residual` must be a bool. "
-            f"Received: zero_init_residual={zero_init_residual!r}."
-        )
+    check_bool("zero_init_residual", zero_init_residual)
+
+
+ZERO_INIT_RESIDUAL = Option(
+    "zero_init_residual",
+    False,
+    "bool. Start the scale of the last BN of every residual branch at zero "
+    "(Goyal et al. 2017). Defaults to {default}.",
+)
 
 
 def _resnet(
+    app,
     block,
     blocks_per_stage,
     widths=(64, 128, 256, 512),
     stem_filters=64,
-    default_size=224,
     *,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    erase,
     stride_on,
     zero_init_residual,
 ):
-    check_builder_args(include_top, weights, pooling, classes, classifier_activation)
     check_resnet_options(stride_on, zero_init_residual)
-    inputs, x = model_input(
-        input_tensor, input_shape, default=(default_size, default_size, 3), min_size=32
-    )
+    inputs, x = app.inputs()
     x = conv_bn(x, stem_filters, 7, 2, name="stem_conv", bn_name="stem_bn")
     x = keras.layers.ReLU(name="stem_relu")(x)
     x = keras.layers.MaxPooling2D(3, 2, padding="same", name="stem_pool")(x)
@@ -229,145 +214,51 @@ def _resnet(
                     zero_init_residual=zero_init_residual,
                     name=prefix,
                 )
-    outputs = classifier_head(x, include_top, pooling, classes, classifier_activation)
-    return finish_model(inputs, outputs, name, weights=weights, erase=erase)
+    return app.finish(inputs, app.head(x))
 
 
-_documented = documented(
+_RESNET = Family(
+    build=_resnet,
+    classes=1000,
     input_shape=(224, 224, 3),
     min_size=32,
-    classes=1000,
-    family_args="""
-        stride_on: "conv1" or "conv2". In bottleneck blocks, the conv that
-            strides: the first 1x1 (original, keras.applications) or the 3x3
-            (torchvision, "v1.5"). Basic blocks ignore it. Defaults to "conv1".
-        zero_init_residual: bool. Start the scale of the last BN of every
-            residual branch at zero (Goyal et al. 2017). Defaults to False.
-""",
-    top="Global average pooling and the classifier.",
-    example="",
+    options=(
+        Option(
+            "stride_on",
+            "conv1",
+            '"conv1" or "conv2". In bottleneck blocks, the conv that strides: '
+            "the first 1x1 (original, keras.applications) or the 3x3 "
+            '(torchvision, "v1.5"). Basic blocks ignore it. Defaults to {default}.',
+        ),
+        ZERO_INIT_RESIDUAL,
+    ),
+    example='model = create_model("{key}", erase="last")',
 )
 
 
-@register_model
-@_documented
-def resnet18(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet18",
-    erase=None,
-    stride_on="conv1",
-    zero_init_residual=False,
-):
-    """ResNet-18 for ImageNet: basic blocks [2, 2, 2, 2], post-activation."""
-    return _resnet("basic", (2, 2, 2, 2), **locals())
+def _variant(block, blocks):
+    depth = 2 + sum(blocks) * (2 if block == "basic" else 3)
+    summary = f"ResNet-{depth} for ImageNet: {block} blocks {list(blocks)}."
+    return _RESNET.variant(
+        f"resnet{depth}", summary, block=block, blocks_per_stage=blocks
+    )
 
 
-@register_model
-@_documented
-def resnet34(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet34",
-    erase=None,
-    stride_on="conv1",
-    zero_init_residual=False,
-):
-    """ResNet-34 for ImageNet: basic blocks [3, 4, 6, 3], post-activation."""
-    return _resnet("basic", (3, 4, 6, 3), **locals())
-
-
-@register_model
-@_documented
-def resnet50(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet50",
-    erase=None,
-    stride_on="conv1",
-    zero_init_residual=False,
-):
-    """ResNet-50 for ImageNet: bottleneck blocks [3, 4, 6, 3], post-activation."""
-    return _resnet("bottleneck", (3, 4, 6, 3), **locals())
-
-
-@register_model
-@_documented
-def resnet101(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet101",
-    erase=None,
-    stride_on="conv1",
-    zero_init_residual=False,
-):
-    """ResNet-101 for ImageNet: bottleneck blocks [3, 4, 23, 3], post-activation."""
-    return _resnet("bottleneck", (3, 4, 23, 3), **locals())
-
-
-@register_model
-@_documented
-def resnet152(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet152",
-    erase=None,
-    stride_on="conv1",
-    zero_init_residual=False,
-):
-    """ResNet-152 for ImageNet: bottleneck blocks [3, 8, 36, 3], post-activation."""
-    return _resnet("bottleneck", (3, 8, 36, 3), **locals())
-
-
-@register_model
-def resnet_tiny(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
+# One line each: the block and the blocks per stage (arXiv 1512.03385, table 1).
+resnet18 = _variant("basic", (2, 2, 2, 2))
+resnet34 = _variant("basic", (3, 4, 6, 3))
+resnet50 = _variant("bottleneck", (3, 4, 6, 3))
+resnet101 = _variant("bottleneck", (3, 4, 23, 3))
+resnet152 = _variant("bottleneck", (3, 8, 36, 3))
+resnet_tiny = _RESNET.replace(
     classes=10,
-    classifier_activation="softmax",
-    name="resnet_tiny",
-    erase=None,
-    stride_on="conv1",
-    zero_init_residual=False,
-):
-    """A tiny ImageNet-style ResNet for tests and demos.
-
-    Basic blocks [1, 1, 1, 1] with widths 8, 16, 32, 64 and an 8-filter stem;
-    default input `(64, 64, 3)` and 10 classes. The arguments are those of
-    `resnet18`.
-
-    Example:
-
-    ```python
-    model = create_model("resnet_tiny", erase="last")
-    ```
-    """
-    return _resnet("basic", (1, 1, 1, 1), (8, 16, 32, 64), 8, 64, **locals())
+    input_shape=(64, 64, 3),
+    intro="Basic blocks [1, 1, 1, 1] with widths 8, 16, 32, 64 and an 8-filter stem.",
+).variant(
+    "resnet_tiny",
+    "A tiny ImageNet-style ResNet for tests and demos.",
+    block="basic",
+    blocks_per_stage=(1, 1, 1, 1),
+    widths=(8, 16, 32, 64),
+    stem_filters=8,
+)

@@ -32,12 +32,8 @@ from __future__ import annotations
 
 import keras
 
-from keras_eraserelu.models.common import (
-    check_builder_args,
-    classifier,
-    finish_model,
-    model_input,
-)
+from keras_eraserelu.core import check_number
+from keras_eraserelu.models.builders import Family, Option
 from keras_eraserelu.models.inception_blocks import (
     apply_bn_inception,
     apply_bn_inception_reduction,
@@ -48,7 +44,6 @@ from keras_eraserelu.models.inception_blocks import (
     apply_reduction_a,
     apply_reduction_b,
 )
-from keras_eraserelu.models.registry import register_model
 
 # BN-Inception, Figure 5 of arXiv 1502.03167. Columns: #1x1, #3x3 reduce,
 # #3x3, double #3x3 reduce, double #3x3, pool projection, pooling; the
@@ -77,48 +72,9 @@ TINY_CONFIG = (
 )
 
 
-@register_model
-def inception_v3(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_v3",
-    erase=None,
-    dropout=0.0,
-):
-    """InceptionV3 (arXiv 1512.00567) as keras.applications builds it, named.
-
-    Args:
-        include_top: bool. Global average pooling and the Dense classifier.
-            Defaults to True.
-        weights: None or the path of a local `.weights.h5` file.
-        input_tensor: KerasTensor or None. Build on this tensor.
-        input_shape: tuple or None. Defaults to `(299, 299, 3)`; height and
-            width at least 75.
-        pooling: None, `"avg"` or `"max"`: the feature output without top.
-        classes: int. Defaults to 1000.
-        classifier_activation: str, callable or None. Defaults to "softmax".
-        name: str. Model name.
-        erase: None or an `erase_relu` placement (`"last"`, ...).
-        dropout: float in [0, 1). Dropout before the classifier; 0 adds no
-            layer (keras.applications has none). Defaults to 0.0.
-
-    Returns:
-        A `keras.Model`.
-
-    Example:
-
-    ```python
-    model = inception_v3(input_shape=(75, 75, 3), classes=10, erase="last")
-    ```
-    """
-    check_builder_args(include_top, weights, pooling, classes, classifier_activation)
+def _inception_v3(app, dropout):
     _check_dropout(dropout)
-    inputs, x = model_input(input_tensor, input_shape, (299, 299, 3), min_size=75)
+    inputs, x = app.inputs()
     x = _v3_unit(x, 32, 3, 2, "valid", "1")
     x = _v3_unit(x, 32, 3, 1, "valid", "2")
     x = _v3_unit(x, 64, 3, 1, "same", "3")
@@ -134,135 +90,27 @@ def inception_v3(
     x = apply_reduction_b(x, (192, 320, 192), "mixed8")
     for k in (9, 10):
         x = apply_inception_c(x, (320, 384, 448, 384, 192), f"mixed{k}")
-    outputs = _head(x, include_top, pooling, classes, classifier_activation, dropout)
-    return finish_model(inputs, outputs, name, weights=weights, erase=erase)
+    return app.finish(inputs, app.head(x, dropout))
 
 
-@register_model
-def bn_inception(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="bn_inception",
-    erase=None,
-    dropout=0.0,
-):
-    """BN-Inception / Inception-v2 (arXiv 1502.03167, Figure 5).
-
-    Stem: conv 7x7/2 (64), max pool 3x3/2, conv 1x1 (64), conv 3x3 (192), max
-    pool 3x3/2; then modules 3a, 3b, 3c (stride 2), 4a-4d, 4e (stride 2), 5a,
-    5b; global average pooling and a Dense classifier. Every conv is followed
-    by BN (with scale) and a ReLU; all paddings are "same", so a 224x224 input
-    gives 7x7x1024 features. Filters per module (#1x1, #3x3 reduce, #3x3,
-    double #3x3 reduce, double #3x3, pool + projection):
-
-    | module | filters | pool | output |
-    |---|---|---|---|
-    | 3a | 64, 64, 64, 64, 96, 32 | avg | 256 |
-    | 3b | 64, 64, 96, 64, 96, 64 | avg | 320 |
-    | 3c | -, 128, 160, 64, 96, - | max, stride 2 | 576 |
-    | 4a | 224, 64, 96, 96, 128, 128 | avg | 576 |
-    | 4b | 192, 96, 128, 96, 128, 128 | avg | 576 |
-    | 4c | 160, 128, 160, 128, 160, 128 | avg | 608 |
-    | 4d | 96, 128, 192, 160, 192, 96 | avg | 576 |
-    | 4e | -, 128, 192, 192, 256, - | max, stride 2 | 1024 |
-    | 5a | 352, 192, 320, 160, 224, 128 | avg | 1024 |
-    | 5b | 352, 192, 320, 192, 224, 128 | max | 1024 |
-
-    The paper's table sums to 608 for 4c and 4d but prints 576; as in the
-    reference Caffe model, 4d projects its pool branch to 96. No dropout by
-    default (the paper removed it). Parameters with the 1000-class top:
-    11,228,840 trainable (10,203,840 without the top); BN moving statistics
-    add 19,968 non-trainable weights.
-
-    Args:
-        include_top: bool. Defaults to True.
-        weights: None or the path of a local `.weights.h5` file.
-        input_tensor: KerasTensor or None.
-        input_shape: tuple or None. Defaults to `(224, 224, 3)`; at least 32.
-        pooling: None, `"avg"` or `"max"` without top.
-        classes: int. Defaults to 1000.
-        classifier_activation: str, callable or None. Defaults to "softmax".
-        name: str. Model name.
-        erase: None or an `erase_relu` placement.
-        dropout: float in [0, 1). Dropout before the classifier. Defaults
-            to 0.0.
-
-    Returns:
-        A `keras.Model`.
-
-    Example:
-
-    ```python
-    model = bn_inception(input_shape=(96, 96, 3), classes=100, erase="last")
-    ```
-    """
-    check_builder_args(include_top, weights, pooling, classes, classifier_activation)
+def _bn_inception(app, dropout):
     _check_dropout(dropout)
-    inputs, x = model_input(input_tensor, input_shape, (224, 224, 3), min_size=32)
+    inputs, x = app.inputs()
     x = apply_conv_bn_relu(x, 64, 7, strides=2, name="stem", suffix="1")
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool1")(x)
     x = apply_conv_bn_relu(x, 64, 1, name="stem", suffix="2")
     x = apply_conv_bn_relu(x, 192, 3, name="stem", suffix="3")
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool2")(x)
     x = _apply_bn_inception_modules(x, BN_INCEPTION_CONFIG)
-    outputs = _head(x, include_top, pooling, classes, classifier_activation, dropout)
-    return finish_model(inputs, outputs, name, weights=weights, erase=erase)
+    return app.finish(inputs, app.head(x, dropout))
 
 
-@register_model
-def inception_tiny(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="inception_tiny",
-    erase=None,
-    dropout=0.0,
-):
-    """A tiny BN-Inception for tests and demos (13,618 trainable parameters).
-
-    Stem conv 3x3 (16); module `inception1` (avg-pool branch), the stride-2
-    reduction `inception2` (max-pool pass-through, no ReLU on that branch),
-    module `inception3` (max-pool branch); global average pooling and Dense.
-    Filters: see `TINY_CONFIG`.
-
-    Args:
-        include_top: bool. Defaults to True.
-        weights: None or the path of a local `.weights.h5` file.
-        input_tensor: KerasTensor or None.
-        input_shape: tuple or None. Defaults to `(32, 32, 3)`; at least 8.
-        pooling: None, `"avg"` or `"max"` without top.
-        classes: int. Defaults to 10.
-        classifier_activation: str, callable or None. Defaults to "softmax".
-        name: str. Model name.
-        erase: None or an `erase_relu` placement.
-        dropout: float in [0, 1). Dropout before the classifier. Defaults
-            to 0.0.
-
-    Returns:
-        A `keras.Model`.
-
-    Example:
-
-    ```python
-    model = inception_tiny(erase="last")   # 4 + 2 + 4 erased ReLUs
-    ```
-    """
-    check_builder_args(include_top, weights, pooling, classes, classifier_activation)
+def _inception_tiny(app, dropout):
     _check_dropout(dropout)
-    inputs, x = model_input(input_tensor, input_shape, (32, 32, 3), min_size=8)
+    inputs, x = app.inputs()
     x = apply_conv_bn_relu(x, 16, 3, name="stem", suffix="1")
     x = _apply_bn_inception_modules(x, TINY_CONFIG)
-    outputs = _head(x, include_top, pooling, classes, classifier_activation, dropout)
-    return finish_model(inputs, outputs, name, weights=weights, erase=erase)
+    return app.finish(inputs, app.head(x, dropout))
 
 
 def _v3_unit(x, filters, kernel_size, strides, padding, suffix):
@@ -288,26 +136,79 @@ def _apply_bn_inception_modules(x, config):
     return x
 
 
-def _head(x, include_top, pooling, classes, classifier_activation, dropout):
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-        return classifier(x, classes, classifier_activation, name="head_fc")
-    if pooling == "avg":
-        return keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
-    if pooling == "max":
-        return keras.layers.GlobalMaxPooling2D(name="head_pool")(x)
-    return x
-
-
 def _check_dropout(dropout):
-    if (
-        isinstance(dropout, bool)
-        or not isinstance(dropout, (int, float))
-        or not 0.0 <= dropout < 1.0
-    ):
-        raise ValueError(
-            "`dropout` must be a number in [0, 1): the rate before the "
-            f"classifier, 0 for none. Received: dropout={dropout!r}."
-        )
+    check_number("dropout", dropout, 0, 1, open_high=True)
+
+
+# The three networks share keras.applications' arguments and `dropout`; each
+# has its own graph, default size and classes.
+_INCEPTION = Family(
+    build=_inception_v3,
+    classes=1000,
+    input_shape=(299, 299, 3),
+    min_size=75,
+    options=(
+        Option(
+            "dropout",
+            0.0,
+            "float in [0, 1). Dropout before the classifier; 0 adds no layer "
+            "(keras.applications has none). Defaults to {default}.",
+        ),
+    ),
+    example='model = {key}(input_shape=(75, 75, 3), classes=10, erase="last")',
+)
+
+inception_v3 = _INCEPTION.variant(
+    "inception_v3",
+    "InceptionV3 (arXiv 1512.00567) as keras.applications builds it, named.",
+)
+bn_inception = _INCEPTION.replace(
+    build=_bn_inception,
+    input_shape=(224, 224, 3),
+    min_size=32,
+    intro="""
+        Stem: conv 7x7/2 (64), max pool 3x3/2, conv 1x1 (64), conv 3x3 (192),
+        max pool 3x3/2; then modules 3a, 3b, 3c (stride 2), 4a-4d, 4e (stride
+        2), 5a, 5b; global average pooling and a Dense classifier. Every conv
+        is followed by BN (with scale) and a ReLU; all paddings are "same", so
+        a 224x224 input gives 7x7x1024 features. Filters per module (#1x1,
+        #3x3 reduce, #3x3, double #3x3 reduce, double #3x3, pool +
+        projection):
+
+        | module | filters | pool | output |
+        |---|---|---|---|
+        | 3a | 64, 64, 64, 64, 96, 32 | avg | 256 |
+        | 3b | 64, 64, 96, 64, 96, 64 | avg | 320 |
+        | 3c | -, 128, 160, 64, 96, - | max, stride 2 | 576 |
+        | 4a | 224, 64, 96, 96, 128, 128 | avg | 576 |
+        | 4b | 192, 96, 128, 96, 128, 128 | avg | 576 |
+        | 4c | 160, 128, 160, 128, 160, 128 | avg | 608 |
+        | 4d | 96, 128, 192, 160, 192, 96 | avg | 576 |
+        | 4e | -, 128, 192, 192, 256, - | max, stride 2 | 1024 |
+        | 5a | 352, 192, 320, 160, 224, 128 | avg | 1024 |
+        | 5b | 352, 192, 320, 192, 224, 128 | max | 1024 |
+
+        The paper's table sums to 608 for 4c and 4d but prints 576; as in the
+        reference Caffe model, 4d projects its pool branch to 96. No dropout
+        by default (the paper removed it). Parameters with the 1000-class
+        top: 11,228,840 trainable (10,203,840 without the top); BN moving
+        statistics add 19,968 non-trainable weights.
+    """,
+    example='model = {key}(input_shape=(96, 96, 3), classes=100, erase="last")',
+).variant("bn_inception", "BN-Inception / Inception-v2 (arXiv 1502.03167, Figure 5).")
+inception_tiny = _INCEPTION.replace(
+    build=_inception_tiny,
+    classes=10,
+    input_shape=(32, 32, 3),
+    min_size=8,
+    intro="""
+        Stem conv 3x3 (16); module `inception1` (avg-pool branch), the
+        stride-2 reduction `inception2` (max-pool pass-through, no ReLU on
+        that branch), module `inception3` (max-pool branch); global average
+        pooling and Dense. Filters: see `TINY_CONFIG`.
+    """,
+    example='model = {key}(erase="last")   # 4 + 2 + 4 erased ReLUs',
+).variant(
+    "inception_tiny",
+    "A tiny BN-Inception for tests and demos (13,618 trainable parameters).",
+)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import keras
 
+from keras_eraserelu.core import check_int
+
 
 @keras.saving.register_keras_serializable(package="keras_eraserelu")
 class ZeroPadShortcut(keras.layers.Layer):
@@ -45,14 +47,8 @@ class ZeroPadShortcut(keras.layers.Layer):
 
     def __init__(self, filters, strides=1, **kwargs):
         super().__init__(**kwargs)
-        for argument, value in (("filters", filters), ("strides", strides)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"`{argument}` must be a positive int. "
-                    f"Received: {argument}={value!r}."
-                )
-        self.filters = filters
-        self.strides = strides
+        self.filters = check_int("filters", filters, minimum=1)
+        self.strides = check_int("strides", strides, minimum=1)
 
     def build(self, input_shape):
         if len(input_shape) != 4:

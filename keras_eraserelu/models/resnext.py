@@ -30,19 +30,13 @@ from __future__ import annotations
 
 import keras
 
-from keras_eraserelu.models.common import (
-    check_builder_args,
-    classifier_head,
-    documented,
-    finish_model,
-    model_input,
-)
+from keras_eraserelu.models.builders import Family, Option
 from keras_eraserelu.models.imagenet_resnet import (
+    ZERO_INIT_RESIDUAL,
     apply_bottleneck_block,
     check_resnet_options,
     conv_bn,
 )
-from keras_eraserelu.models.registry import register_model
 
 
 def apply_resnext_stage(
@@ -89,27 +83,18 @@ def apply_resnext_stage(
 
 
 def _resnext(
+    app,
     blocks_per_stage,
     cardinality,
     bottleneck_width,
     stem_filters=64,
     base_filters=256,
     *,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    erase,
     stride_on,
     zero_init_residual,
 ):
-    check_builder_args(include_top, weights, pooling, classes, classifier_activation)
     check_resnet_options(stride_on, zero_init_residual)
-    inputs, x = model_input(input_tensor, input_shape, default=(32, 32, 3), min_size=8)
+    inputs, x = app.inputs()
     x = conv_bn(x, stem_filters, 3, name="stem_conv", bn_name="stem_bn")
     x = keras.layers.ReLU(name="stem_relu")(x)
     for stage, blocks in enumerate(blocks_per_stage):
@@ -124,81 +109,49 @@ def _resnext(
             zero_init_residual=zero_init_residual,
             name=f"stage{stage + 1}",
         )
-    outputs = classifier_head(x, include_top, pooling, classes, classifier_activation)
-    return finish_model(inputs, outputs, name, weights=weights, erase=erase)
+    return app.finish(inputs, app.head(x))
 
 
-_documented = documented(
+_RESNEXT = Family(
+    build=_resnext,
+    classes=10,
     input_shape=(32, 32, 3),
     min_size=8,
-    classes=10,
-    family_args="""
-        stride_on: "conv1" or "conv2". The conv that strides in a
-            downsampling block: the first 1x1, or the grouped 3x3 (the
-            paper's code). Defaults to "conv2".
-        zero_init_residual: bool. Start the scale of the last BN of every
-            residual branch at zero (Goyal et al. 2017). Defaults to False.
-""",
-    top="Global average pooling and the classifier.",
-    example=", classes=100",
+    options=(
+        Option(
+            "stride_on",
+            "conv2",
+            '"conv1" or "conv2". The conv that strides in a downsampling block: '
+            "the first 1x1, or the grouped 3x3 (the paper's code). Defaults to "
+            "{default}.",
+        ),
+        ZERO_INIT_RESIDUAL,
+    ),
 )
 
 
-@register_model
-@_documented
-def resnext29_8x64d(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="resnext29_8x64d",
-    erase=None,
-    stride_on="conv2",
-    zero_init_residual=False,
-):
-    """ResNeXt-29 (8x64d) for CIFAR: cardinality 8, bottleneck width 64."""
-    return _resnext((3, 3, 3), 8, 64, **locals())
+def _variant(cardinality, width):
+    return _RESNEXT.variant(
+        f"resnext29_{cardinality}x{width}d",
+        f"ResNeXt-29 ({cardinality}x{width}d) for CIFAR: cardinality {cardinality}, "
+        f"bottleneck width {width}.",
+        blocks_per_stage=(3, 3, 3),
+        cardinality=cardinality,
+        bottleneck_width=width,
+    )
 
 
-@register_model
-@_documented
-def resnext29_16x64d(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="resnext29_16x64d",
-    erase=None,
-    stride_on="conv2",
-    zero_init_residual=False,
-):
-    """ResNeXt-29 (16x64d) for CIFAR: cardinality 16, bottleneck width 64."""
-    return _resnext((3, 3, 3), 16, 64, **locals())
-
-
-@register_model
-@_documented
-def resnext_tiny(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="resnext_tiny",
-    erase=None,
-    stride_on="conv2",
-    zero_init_residual=False,
-):
-    """A tiny ResNeXt for tests and demos: 1 block per stage, 2x4d.
-
-    A 16-filter stem and stage outputs of 32, 64, 128 channels.
-    """
-    return _resnext((1, 1, 1), 2, 4, 16, 32, **locals())
+# One line each: cardinality C and bottleneck width d (arXiv 1611.05431).
+resnext29_8x64d = _variant(8, 64)
+resnext29_16x64d = _variant(16, 64)
+resnext_tiny = _RESNEXT.replace(
+    intro="A 16-filter stem and stage outputs of 32, 64, 128 channels."
+).variant(
+    "resnext_tiny",
+    "A tiny ResNeXt for tests and demos: 1 block per stage, 2x4d.",
+    blocks_per_stage=(1, 1, 1),
+    cardinality=2,
+    bottleneck_width=4,
+    stem_filters=16,
+    base_filters=32,
+)

@@ -35,20 +35,12 @@ model = create_model("cifar_vgg16_bn", erase="last", classes=100)
 
 from __future__ import annotations
 
-import numbers
-
 import keras
 
+from keras_eraserelu.core import check_number
 from keras_eraserelu.models.batch_norm import FusedBatchNormalization
-from keras_eraserelu.models.common import (
-    check_builder_args,
-    classifier,
-    classifier_head,
-    documented,
-    finish_model,
-    model_input,
-)
-from keras_eraserelu.models.registry import register_model
+from keras_eraserelu.models.builders import Family, Option
+from keras_eraserelu.models.common import classifier
 
 # Filters of the convs of each stage, per configuration of the paper.
 CONFIGS = {
@@ -115,214 +107,86 @@ def apply_fc_head(x, units, dropout, classes, classifier_activation, *, name):
     return classifier(x, classes, classifier_activation, name=f"{name}_fc")
 
 
-def _check_dropout(dropout):
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
-        raise TypeError(
-            f"`dropout` must be a float. Received: dropout={dropout!r} of type "
-            f"{type(dropout).__name__}."
-        )
-    if not 0 <= dropout < 1:
-        raise ValueError(
-            "`dropout` must be in [0, 1): the fraction of fc units dropped "
-            f"(0 adds no dropout layer). Received: dropout={dropout!r}."
-        )
-
-
-def _vgg(
-    stages,
-    batch_norm,
-    default_size,
-    *,
-    include_top,
-    weights,
-    input_tensor,
-    input_shape,
-    pooling,
-    classes,
-    classifier_activation,
-    name,
-    erase,
-    dropout=None,
-):
-    check_builder_args(include_top, weights, pooling, classes, classifier_activation)
+def _vgg(app, stages, batch_norm, dropout=None):
     if dropout is not None:
-        _check_dropout(dropout)
-    inputs, x = model_input(
-        input_tensor,
-        input_shape,
-        default=(default_size, default_size, 3),
-        min_size=2 ** len(stages),
-    )
+        check_number("dropout", dropout, 0, 1, open_high=True)
+    inputs, x = app.inputs()
     for stage, filters in enumerate(stages, start=1):
         x = apply_vgg_stage(x, filters, batch_norm, name=f"stage{stage}")
-    if dropout is None or not include_top:  # the CIFAR head, or no top
-        outputs = classifier_head(
-            x, include_top, pooling, classes, classifier_activation
-        )
+    if dropout is None or not app.include_top:  # the CIFAR head, or no top
+        outputs = app.head(x)
     else:
         outputs = apply_fc_head(
-            x, 4096, dropout, classes, classifier_activation, name="head"
+            x, 4096, dropout, app.classes, app.classifier_activation, name="head"
         )
-    return finish_model(inputs, outputs, name, weights=weights, erase=erase)
+    return app.finish(inputs, outputs)
 
 
-_cifar_documented = documented(
+_CIFAR_VGG = Family(
+    build=_vgg,
+    classes=10,
     input_shape=(32, 32, 3),
     min_size=32,
-    classes=10,
     intro="""
-    Conv3x3 - BN - ReLU stacks, a max pooling after each of the 5 stages,
-    global average pooling and a Dense classifier.
-""",
-    top="Global average pooling and the classifier.",
-    example=", classes=100",
+        Conv3x3 - BN - ReLU stacks, a max pooling after each of the 5 stages,
+        global average pooling and a Dense classifier.
+    """,
 )
-
-
-@register_model
-@_cifar_documented
-def cifar_vgg11_bn(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_vgg11_bn",
-    erase=None,
-):
-    """VGG-11 (configuration A) with batch normalization, for CIFAR."""
-    return _vgg(CONFIGS["A"], True, 32, **locals())
-
-
-@register_model
-@_cifar_documented
-def cifar_vgg13_bn(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_vgg13_bn",
-    erase=None,
-):
-    """VGG-13 (configuration B) with batch normalization, for CIFAR."""
-    return _vgg(CONFIGS["B"], True, 32, **locals())
-
-
-@register_model
-@_cifar_documented
-def cifar_vgg16_bn(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_vgg16_bn",
-    erase=None,
-):
-    """VGG-16 (configuration D) with batch normalization, for CIFAR."""
-    return _vgg(CONFIGS["D"], True, 32, **locals())
-
-
-@register_model
-@_cifar_documented
-def cifar_vgg19_bn(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_vgg19_bn",
-    erase=None,
-):
-    """VGG-19 (configuration E) with batch normalization, for CIFAR."""
-    return _vgg(CONFIGS["E"], True, 32, **locals())
-
-
-@register_model
-def cifar_vgg_tiny(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="cifar_vgg_tiny",
-    erase=None,
-):
-    """A tiny VGG with BN for tests and demos: stages (8), (16), (32, 32).
-
-    Three stages, so inputs from 8x8; the arguments are those of
-    `cifar_vgg11_bn`.
-
-    Example:
-
-    ```python
-    model = create_model("cifar_vgg_tiny", erase="last")
-    ```
-    """
-    return _vgg(((8,), (16,), (32, 32)), True, 32, **locals())
-
-
-_imagenet_documented = documented(
+_IMAGENET_VGG = Family(
+    build=_vgg,
+    classes=1000,
     input_shape=(224, 224, 3),
     min_size=32,
-    classes=1000,
-    family_args="""
-        dropout: float in [0, 1). Dropout after fc1 and fc2, as in the paper
-            (0.5); 0 adds no layer, as keras.applications. Defaults to 0.0.
-""",
+    options=(
+        Option(
+            "dropout",
+            0.0,
+            "float in [0, 1). Dropout after fc1 and fc2, as in the paper (0.5); "
+            "0 adds no layer, as keras.applications. Defaults to {default}.",
+        ),
+    ),
     intro="""
-    Conv3x3 (with bias) - ReLU stacks without BN, a max pooling after each of
-    the 5 stages, and keras.applications' head: Flatten, fc1 and fc2 (4096
-    units, ReLU), a Dense classifier.
-""",
+        Conv3x3 (with bias) - ReLU stacks without BN, a max pooling after each
+        of the 5 stages, and keras.applications' head: Flatten, fc1 and fc2
+        (4096 units, ReLU), a Dense classifier.
+    """,
     top="The Flatten - fc1 - fc2 - classifier head. Its size depends on the "
     "input: 224x224 gives keras.applications' count.",
-    example=", dropout=0.5",
+    example='model = create_model("{key}", erase="last", dropout=0.5)',
 )
 
 
-@register_model
-@_imagenet_documented
-def vgg16(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="vgg16",
-    erase=None,
-    dropout=0.0,
-):
-    """VGG-16 (configuration D) for ImageNet, as keras.applications.VGG16."""
-    return _vgg(CONFIGS["D"], False, 224, **locals())
+def _cifar(depth, config):
+    return _CIFAR_VGG.variant(
+        f"cifar_vgg{depth}_bn",
+        f"VGG-{depth} (configuration {config}) with batch normalization, for CIFAR.",
+        stages=CONFIGS[config],
+        batch_norm=True,
+    )
 
 
-@register_model
-@_imagenet_documented
-def vgg19(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="vgg19",
-    erase=None,
-    dropout=0.0,
-):
-    """VGG-19 (configuration E) for ImageNet, as keras.applications.VGG19."""
-    return _vgg(CONFIGS["E"], False, 224, **locals())
+def _imagenet(depth, config):
+    return _IMAGENET_VGG.variant(
+        f"vgg{depth}",
+        f"VGG-{depth} (configuration {config}) for ImageNet, as "
+        f"keras.applications.VGG{depth}.",
+        stages=CONFIGS[config],
+        batch_norm=False,
+    )
+
+
+# One line each: the depth and the paper's configuration.
+cifar_vgg11_bn = _cifar(11, "A")
+cifar_vgg13_bn = _cifar(13, "B")
+cifar_vgg16_bn = _cifar(16, "D")
+cifar_vgg19_bn = _cifar(19, "E")
+vgg16 = _imagenet(16, "D")
+vgg19 = _imagenet(19, "E")
+cifar_vgg_tiny = _CIFAR_VGG.replace(
+    min_size=8, intro="Three stages, so inputs from 8x8."
+).variant(
+    "cifar_vgg_tiny",
+    "A tiny VGG with BN for tests and demos: stages (8), (16), (32, 32).",
+    stages=((8,), (16,), (32, 32)),
+    batch_norm=True,
+)

@@ -288,9 +288,9 @@ def test_model_with_option_a_saves_and_loads(tmp_path, images):
 
 
 def test_zero_pad_shortcut_errors():
-    with pytest.raises(ValueError, match="`filters` must be a positive int"):
+    with pytest.raises(ValueError, match="`filters` must be an int >= 1. Received"):
         ZeroPadShortcut(0)
-    with pytest.raises(ValueError, match="`strides` must be a positive int"):
+    with pytest.raises(TypeError, match="`strides` must be an int >= 1. Received"):
         ZeroPadShortcut(8, strides=True)
     with pytest.raises(ValueError, match="must be at least the"):
         ZeroPadShortcut(2)(keras.Input((4, 4, 3)))
@@ -302,7 +302,7 @@ def test_zero_pad_shortcut_errors():
         ({"depth": 21}, ValueError, r"6n \+ 2 .* Received: depth=21"),
         ({"depth": 32, "block": "bottleneck"}, ValueError, r"9n \+ 2"),
         ({"depth": 2}, ValueError, "n >= 1"),
-        ({"depth": 20.0}, ValueError, "depth=20.0"),
+        ({"depth": 20.0}, TypeError, "`depth` must be an int. Received: depth=20.0"),
         ({"depth": 20, "block": "bottle"}, ValueError, "Did you mean 'bottleneck'"),
         ({"depth": 20, "shortcut": "C"}, ValueError, r"Unknown shortcut='C'"),
         ({"depth": 20, "preact": "yes"}, TypeError, "`preact` must be a bool"),

@@ -260,9 +260,12 @@ def test_head_options():
     assert inception_tiny(input_tensor=tensor).input_shape == (None, 24, 24, 3)
 
 
-@pytest.mark.parametrize("dropout", [1.0, -0.1, "0.5", True])
-def test_bad_dropout(dropout):
-    with pytest.raises(ValueError, match="`dropout` must be a number in"):
+@pytest.mark.parametrize(
+    "dropout, error",
+    [(1.0, ValueError), (-0.1, ValueError), ("0.5", TypeError), (True, TypeError)],
+)
+def test_bad_dropout(dropout, error):
+    with pytest.raises(error, match=r"`dropout` must be a number in \[0, 1\)"):
         inception_tiny(dropout=dropout)
 
 

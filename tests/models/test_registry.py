@@ -2,6 +2,8 @@
 layer predictably, detects its own blocks as modules, and erases like
 `erase_relu`."""
 
+import importlib
+import inspect
 import re
 
 import keras
@@ -9,7 +11,7 @@ import numpy as np
 import pytest
 
 import keras_eraserelu as ker
-from keras_eraserelu.models import create_model, list_models
+from keras_eraserelu.models import create_model, get_builder, list_models
 
 # Same code paths as a smaller sibling in the loop, but 5-60 s to build here:
 # their parameter counts are tested in the family test files.
@@ -100,8 +102,53 @@ def test_registry_errors_name_the_problem(tmp_path):
         create_model("cifar_resnet8", erase=5)
     with pytest.raises(ValueError, match="Unknown erase=2.5"):
         create_model("cifar_resnet8", erase=2.5)
-    with pytest.raises(ValueError, match="`classes` must be a positive int"):
+    with pytest.raises(ValueError, match="`classes` must be an int >= 1. Received"):
         create_model("cifar_vgg_tiny", classes=0)
+
+
+APPLICATION_ARGS = [
+    "include_top",
+    "weights",
+    "input_tensor",
+    "input_shape",
+    "pooling",
+    "classes",
+    "classifier_activation",
+    "name",
+    "erase",
+]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_builder_signature_and_docstring(name):
+    """keras.applications' arguments first, `name` defaulting to the key; the
+    builder is its module's attribute of that name; `help()` lists every
+    argument under Args."""
+    builder = get_builder(name)
+    assert builder.__name__ == name
+    assert getattr(importlib.import_module(builder.__module__), name) is builder
+    parameters = inspect.signature(builder).parameters
+    assert list(parameters)[: len(APPLICATION_ARGS)] == APPLICATION_ARGS
+    assert parameters["include_top"].default is True
+    assert parameters["name"].default == name
+    doc = inspect.getdoc(builder)
+    args = doc[doc.index("Args:") : doc.index("Returns:")]
+    documented = re.findall(r"^    (\w+): ", args, flags=re.MULTILINE)
+    assert documented == list(parameters)
+
+
+def test_builder_arguments_bind_like_a_function():
+    builder = get_builder("cifar_resnet8")
+    assert builder(False).output.shape == (None, 8, 8, 64)  # include_top
+    with pytest.raises(
+        TypeError,
+        match="cifar_resnet8\\(\\) got an unexpected keyword argument 'width'",
+    ):
+        builder(width=2)
+    with pytest.raises(TypeError, match="multiple values for argument 'include_top'"):
+        builder(True, include_top=False)
+    with pytest.raises(TypeError, match="`classes` must be an int >= 1.*float"):
+        builder(classes=2.5)
 
 
 def test_weights_file_round_trip(tmp_path):

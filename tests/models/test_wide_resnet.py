@@ -117,13 +117,17 @@ def test_feature_output():
         ({"depth": 12, "width": 2}, ValueError, r"6n \+ 4 .* Received: depth=12"),
         ({"depth": 4, "width": 2}, ValueError, "n >= 1"),
         ({"depth": 10, "width": 0}, ValueError, "Received: width=0"),
-        ({"depth": 10, "width": 2.5}, ValueError, "widening factor"),
+        ({"depth": 10, "width": 2.5}, TypeError, "`width` must be an int >= 1"),
         (
             {"depth": 10, "width": 1, "dropout_rate": 1.0},
             ValueError,
             r"\[0, 1\). Received: dropout_rate=1.0",
         ),
-        ({"depth": 10, "width": 1, "dropout_rate": "0.3"}, ValueError, "dropout"),
+        (
+            {"depth": 10, "width": 1, "dropout_rate": "0.3"},
+            TypeError,
+            "`dropout_rate` must be a number in",
+        ),
         ({"depth": 10, "width": 1, "classes": 0}, ValueError, "classes"),
     ],
 )
