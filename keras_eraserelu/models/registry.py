@@ -44,7 +44,6 @@ def list_models(pattern="*", exclude=None):
     Returns:
         A sorted list of str.
     """
-    _load_families()
     names = [name for name in _BUILDERS if fnmatch.fnmatchcase(name, pattern)]
     if exclude:
         names = [name for name in names if not fnmatch.fnmatchcase(name, exclude)]
@@ -53,7 +52,6 @@ def list_models(pattern="*", exclude=None):
 
 def get_builder(name):
     """The builder function registered under `name`."""
-    _load_families()
     if name not in _BUILDERS:
         raise ValueError(
             f"Unknown model name {name!r}. There are {len(_BUILDERS)} registered "
@@ -72,8 +70,3 @@ def create_model(name, **kwargs):
     ```
     """
     return get_builder(name)(**kwargs)
-
-
-def _load_families():
-    # Importing the family modules runs their @register_model decorators.
-    import keras_eraserelu.models  # noqa: F401
