@@ -344,7 +344,7 @@ def test_per_replica_batch_size_errors_suggest_valid_sizes():
         per_replica_batch_size(30, strategy)
     with pytest.raises(ValueError, match=r"sizes: 4\."):
         per_replica_batch_size(3, strategy)
-    with pytest.raises(ValueError, match=r"must be positive"):
+    with pytest.raises(ValueError, match=r"`global_batch_size` must be an int >= 1"):
         per_replica_batch_size(0, strategy)
     with pytest.raises(TypeError, match=r"must be an int.*32\.0"):
         per_replica_batch_size(32.0, strategy)

@@ -102,6 +102,19 @@ def check_bool(argument, value):
     return bool(value)
 
 
+def check_type(argument, value, expected):
+    """Returns `value`, or raises a TypeError naming `argument`, unless it is an
+    instance of the class `expected` (for ints, numbers and bools, which must
+    refuse bools or accept NumPy scalars, use `check_int`, `check_number`,
+    `check_bool`)."""
+    if not isinstance(value, expected):
+        raise TypeError(
+            f"`{argument}` must be a {expected.__name__}. Received: "
+            f"{argument}={value!r} of type {type(value).__name__}."
+        )
+    return value
+
+
 def _range_text(kind, minimum, maximum):
     if minimum is not None and maximum is not None:
         return f"{kind} from {minimum} to {maximum}"

@@ -39,10 +39,12 @@ import tempfile
 
 import tensorflow as tf
 
-from keras_eraserelu.core import did_you_mean
+from keras_eraserelu.core import did_you_mean, is_int
 
-_TRAINING_JOBS = ("chief", "worker")
-_TF_CONFIG_EXAMPLE = (
+# The jobs whose tasks train (a cluster may also hold e.g. an "evaluator").
+TRAINING_JOBS = ("chief", "worker")
+# A TF_CONFIG for error messages: two workers, this one worker 0.
+TF_CONFIG_EXAMPLE = (
     '{"cluster": {"worker": ["host0:2222", "host1:2222"]}, '
     '"task": {"type": "worker", "index": 0}}'
 )
@@ -77,19 +79,19 @@ def read_tf_config():
     except json.JSONDecodeError as error:
         raise ValueError(
             f"TF_CONFIG is not valid JSON ({error.msg} at character {error.pos}). "
-            f"Expected an object such as {_TF_CONFIG_EXAMPLE}. "
+            f"Expected an object such as {TF_CONFIG_EXAMPLE}. "
             f"Received: TF_CONFIG={raw!r}."
         ) from None
     if not isinstance(config, dict):
         raise ValueError(
-            f"TF_CONFIG must be a JSON object such as {_TF_CONFIG_EXAMPLE}. "
+            f"TF_CONFIG must be a JSON object such as {TF_CONFIG_EXAMPLE}. "
             f"Received: TF_CONFIG={raw!r}."
         )
     cluster = config.get("cluster")
     if not isinstance(cluster, dict) or not cluster:
         raise ValueError(
             "TF_CONFIG['cluster'] must map job names to lists of 'host:port' "
-            f"addresses, e.g. {_TF_CONFIG_EXAMPLE}. Received: cluster={cluster!r}."
+            f"addresses, e.g. {TF_CONFIG_EXAMPLE}. Received: cluster={cluster!r}."
         )
     for job, tasks in cluster.items():
         if not isinstance(tasks, list) or not all(
@@ -113,7 +115,7 @@ def read_tf_config():
             f"{did_you_mean(task_type, list(cluster))}"
         )
     count = len(cluster[task_type])
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+    if not is_int(index) or not 0 <= index < count:
         raise ValueError(
             f"TF_CONFIG['task']['index']={index!r} is not a task of job "
             f"{task_type!r}, which has {count} task(s): expected an int from 0 to "
@@ -154,7 +156,7 @@ def worker_count(strategy=None):
         int.
     """
     _, _, jobs = _task(strategy)
-    return max(1, sum(jobs.get(job, 0) for job in _TRAINING_JOBS))
+    return max(1, sum(jobs.get(job, 0) for job in TRAINING_JOBS))
 
 
 @contextlib.contextmanager

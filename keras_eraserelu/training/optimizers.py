@@ -26,6 +26,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from keras_eraserelu.core import check_number, is_int
+
 
 @keras.saving.register_keras_serializable(package="keras_eraserelu")
 class CoupledSGD(keras.optimizers.SGD):
@@ -104,7 +106,7 @@ class CoupledSGD(keras.optimizers.SGD):
                 "`keras.optimizers.SGD(weight_decay=...)` for it. Received: "
                 f"weight_decay={kwargs['weight_decay']!r}."
             )
-        if isinstance(momentum, int) and not isinstance(momentum, bool):
+        if is_int(momentum):
             momentum = float(momentum)  # keras.optimizers.SGD insists on a float
         super().__init__(
             learning_rate=learning_rate,
@@ -112,14 +114,7 @@ class CoupledSGD(keras.optimizers.SGD):
             nesterov=nesterov,
             **kwargs,
         )
-        if isinstance(l2, bool) or not isinstance(l2, (int, float)):
-            raise TypeError(
-                f"`l2` must be a float. Received: l2={l2!r} of type "
-                f"{type(l2).__name__}."
-            )
-        if l2 < 0:
-            raise ValueError(f"`l2` must be >= 0. Received: l2={l2!r}.")
-        self.l2 = float(l2)
+        self.l2 = check_number("l2", l2, 0)
         self.exclude_from_l2 = _check_patterns(exclude_from_l2)
 
     def build(self, variables):

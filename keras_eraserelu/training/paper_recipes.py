@@ -36,11 +36,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from keras_eraserelu.core import check_choice, did_you_mean
-from keras_eraserelu.training.recipe import (
-    Recipe,
-    _check_type,
-)
+from keras_eraserelu.core import check_choice, check_type, did_you_mean
+from keras_eraserelu.training.recipe import Recipe
 
 # First matching rule wins; recipe_for_model() documents them.
 _MODEL_RULES = (
@@ -113,7 +110,7 @@ def recipe_for_model(model_name):
     recipe_for_model("cifar_resnet56")    # 'he_cifar'
     ```
     """
-    _check_type("model_name", model_name, str)
+    check_type("model_name", model_name, str)
     for pattern, recipe in _MODEL_RULES:
         match = re.fullmatch(pattern, model_name)
         if match and recipe is None:

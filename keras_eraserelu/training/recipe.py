@@ -26,12 +26,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 
 import keras
 from keras import ops
 
-from keras_eraserelu.core import check_choice
+from keras_eraserelu.core import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_type,
+)
 from keras_eraserelu.training.optimizers import CoupledSGD
 
 SCHEDULES = ("step", "cosine")
@@ -105,29 +110,27 @@ class Recipe:
     l2_exclude: tuple = ()
 
     def __post_init__(self):
-        _check_type("name", self.name, str)
-        _check_type("source", self.source, str)
-        _check_type("nesterov", self.nesterov, bool)
+        check_type("name", self.name, str)
+        check_type("source", self.source, str)
+        check_bool("nesterov", self.nesterov)
         for field in ("epochs", "batch_size"):
-            _check_number(field, getattr(self, field), low=1, integer=True)
-        _check_number("base_lr", self.base_lr, low=0, low_open=True)
-        _check_number("momentum", self.momentum, low=0, high=1)
-        _check_number("weight_decay", self.weight_decay, low=0)
-        _check_number("gamma", self.gamma, low=0, high=1, low_open=True)
-        _check_number("warmup_lr", self.warmup_lr, low=0)
-        _check_number(
-            "label_smoothing", self.label_smoothing, low=0, high=1, high_open=True
-        )
+            check_int(field, getattr(self, field), minimum=1)
+        check_number("base_lr", self.base_lr, 0, open_low=True)
+        check_number("momentum", self.momentum, 0, 1)
+        check_number("weight_decay", self.weight_decay, 0)
+        check_number("gamma", self.gamma, 0, 1, open_low=True)
+        check_number("warmup_lr", self.warmup_lr, 0)
+        check_number("label_smoothing", self.label_smoothing, 0, 1, open_high=True)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("warmup", self.warmup, WARMUPS)
-        _check_number(
-            "warmup_epochs", self.warmup_epochs, low=0, high=self.epochs, high_open=True
+        check_number(
+            "warmup_epochs", self.warmup_epochs, 0, self.epochs, open_high=True
         )
         milestones = _as_tuple("milestones", self.milestones)
         object.__setattr__(self, "milestones", milestones)
         object.__setattr__(self, "l2_exclude", _as_tuple("l2_exclude", self.l2_exclude))
-        for m in milestones:
-            _check_number("each milestone", m, 0, 1, low_open=True, high_open=True)
+        for i, m in enumerate(milestones):
+            check_number(f"milestones[{i}]", m, 0, 1, open_low=True, open_high=True)
         if list(milestones) != sorted(set(milestones)):
             raise ValueError(
                 "`milestones` must be strictly increasing fractions of the epochs. "
@@ -161,7 +164,7 @@ class Recipe:
         Returns:
             A Python float.
         """
-        _check_number("epoch", epoch, low=0)
+        check_number("epoch", epoch, 0)
         scale = self.batch_scale(global_batch_size)
         if self.schedule == "step":
             drops = sum(_reached(epoch, m * self.epochs) for m in self.milestones)
@@ -182,7 +185,7 @@ class Recipe:
         """The linear-scaling factor `global_batch_size / batch_size`."""
         if global_batch_size is None:
             return 1.0
-        _check_number("global_batch_size", global_batch_size, low=1, integer=True)
+        check_int("global_batch_size", global_batch_size, minimum=1)
         return global_batch_size / self.batch_size
 
     def schedule_fn(self, steps_per_epoch, global_batch_size=None):
@@ -229,7 +232,7 @@ class Recipe:
         Returns:
             A new `Recipe`.
         """
-        _check_number("epochs", epochs, low=1, integer=True)
+        check_int("epochs", epochs, minimum=1)
         return dataclasses.replace(
             self,
             epochs=epochs,
@@ -261,8 +264,8 @@ class RecipeSchedule(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, recipe, steps_per_epoch, global_batch_size=None):
         if isinstance(recipe, dict):
             recipe = Recipe(**recipe)
-        _check_type("recipe", recipe, Recipe)
-        _check_number("steps_per_epoch", steps_per_epoch, low=1, integer=True)
+        check_type("recipe", recipe, Recipe)
+        check_int("steps_per_epoch", steps_per_epoch, minimum=1)
         self.recipe = recipe
         self.steps_per_epoch = int(steps_per_epoch)
         scale = recipe.batch_scale(global_batch_size)
@@ -331,30 +334,3 @@ def _as_tuple(field, value):
             f"{type(value).__name__}."
         )
     return tuple(value)
-
-
-def _check_type(field, value, expected):
-    if not isinstance(value, expected):
-        raise TypeError(
-            f"`{field}` must be a {expected.__name__}. Received: {field}={value!r} "
-            f"of type {type(value).__name__}."
-        )
-
-
-def _check_number(
-    field, value, low=None, high=None, integer=False, low_open=False, high_open=False
-):
-    kinds = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        kind = "an int" if integer else "a number"
-        raise TypeError(
-            f"`{field}` must be {kind}. Received: {field}={value!r} of type "
-            f"{type(value).__name__}."
-        )
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        bounds = f"{left}{low}, {'inf' if high is None else high}{right}"
-        raise ValueError(f"`{field}` must be in {bounds}. Received: {field}={value!r}.")

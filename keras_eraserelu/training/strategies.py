@@ -4,8 +4,7 @@
 to many machines; `describe_strategy` reports it as a JSON-ready dict, and
 `per_replica_batch_size` splits a global batch over its replicas. Which task
 this process is in a multi-worker run (`TF_CONFIG`, `is_chief`) and where it
-may write (`writable_dir`) is in `keras_eraserelu.training.cluster`; those names stay
-importable from here.
+may write (`writable_dir`) is in `keras_eraserelu.training.cluster`.
 
 Create the strategy before anything else touches TensorFlow: a
 `MultiWorkerMirroredStrategy` cannot be created once the TensorFlow runtime
@@ -35,18 +34,14 @@ import warnings
 
 import tensorflow as tf
 
-from keras_eraserelu.core import check_choice
+from keras_eraserelu.core import check_choice, check_int
 from keras_eraserelu.training.cluster import (
-    _TF_CONFIG_EXAMPLE,
-    _TRAINING_JOBS,
+    TF_CONFIG_EXAMPLE,
+    TRAINING_JOBS,
     is_chief,
     read_tf_config,
     worker_count,
 )
-
-# Re-exported, so that they stay importable from here.
-from keras_eraserelu.training.cluster import chief_or_temp_dir as chief_or_temp_dir
-from keras_eraserelu.training.cluster import writable_dir as writable_dir
 
 STRATEGY_CHOICES = ("auto", "cpu", "gpu", "mirrored", "multiworker", "tpu")
 
@@ -205,17 +200,8 @@ def per_replica_batch_size(global_batch_size, strategy):
     per_replica_batch_size(128, strategy)  # 64 with 2 replicas
     ```
     """
-    if isinstance(global_batch_size, bool) or not isinstance(global_batch_size, int):
-        raise TypeError(
-            "`global_batch_size` must be an int. "
-            f"Received: global_batch_size={global_batch_size!r}."
-        )
+    global_batch_size = check_int("global_batch_size", global_batch_size, minimum=1)
     replicas = int(strategy.num_replicas_in_sync)
-    if global_batch_size <= 0:
-        raise ValueError(
-            "`global_batch_size` must be positive. "
-            f"Received: global_batch_size={global_batch_size}."
-        )
     if global_batch_size % replicas:
         below = global_batch_size // replicas * replicas
         nearest = [size for size in (below, below + replicas) if size > 0]
@@ -269,15 +255,15 @@ def _multiworker_strategy():
         raise ValueError(
             "make_strategy('multiworker') needs the TF_CONFIG environment "
             "variable, which is not set. Set it on every worker, e.g. "
-            f"TF_CONFIG='{_TF_CONFIG_EXAMPLE}' (with this worker's index), or "
+            f"TF_CONFIG='{TF_CONFIG_EXAMPLE}' (with this worker's index), or "
             "use 'auto' or 'mirrored' on one machine."
         )
     task_type = config["task"]["type"]
-    if task_type not in _TRAINING_JOBS:
+    if task_type not in TRAINING_JOBS:
         raise ValueError(
             f"TF_CONFIG['task']['type']={task_type!r} does not train: "
             f"MultiWorkerMirroredStrategy runs on tasks of type "
-            f"{list(_TRAINING_JOBS)} only."
+            f"{list(TRAINING_JOBS)} only."
         )
     patch_multiworker_fit()
     return tf.distribute.MultiWorkerMirroredStrategy()

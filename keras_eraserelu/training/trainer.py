@@ -166,78 +166,46 @@ def train(
             run, is in use by another process (`RunLockedError`) or holds a
             damaged file (`DamagedRunFileError`, naming it).
     """
-    spec = dataset_spec(dataset)
-    model_name = (
-        model if isinstance(model, str) else getattr(model, "__name__", "custom")
+    run = _resolve_run(
+        model,
+        dataset,
+        erase,
+        epochs,
+        batch_size,
+        recipe,
+        seed,
+        progressive_erase,
+        precision=precision,
+        jit_compile=jit_compile,
+        steps_per_epoch=steps_per_epoch,
     )
-    builder = get_builder(model) if isinstance(model, str) else _check_builder(model)
-    recipe_obj = _recipe(model_name, recipe, epochs)
-    placement = _placement(erase, progressive_erase)
-    global_batch = batch_size or recipe_obj.batch_size
-    config = {
-        **run_identity(model_name, dataset, erase, epochs, batch_size, recipe, seed),
-        "precision": precision,
-        "jit_compile": jit_compile,
-        "steps_per_epoch": steps_per_epoch,
-        "progressive_erase": list(progressive_erase) if progressive_erase else None,
-    }
     given_strategy = None if isinstance(strategy, str) else strategy
     if out is not None and is_chief(given_strategy):  # the only one writing
         check_output_dir(out)
     with _run_lock(out, given_strategy):
-        if restart and out is not None and is_chief(given_strategy):
-            clear_run(out)
-        previous = existing_run(out, config)
+        previous = _previous_run(out, run.config, restart, given_strategy)
         if previous and previous.get("completed"):
-            return _finished(out, previous, config)
+            return _finished(out, previous, run.config)
         initial_epoch = checkpoint_epoch(out) if out else 0
 
-        strategy_obj = given_strategy or make_strategy(strategy)
-        if isinstance(strategy_obj, tf.distribute.MultiWorkerMirroredStrategy):
-            patch_multiworker_fit()  # a strategy built by the caller
-        per_replica_batch_size(global_batch, strategy_obj)
-        keras.utils.set_random_seed(seed)
-        policy = apply_precision(precision, strategy_obj)
-        jit = resolve_jit_compile(jit_compile, strategy_obj)
-
+        strategy_obj, policy, jit = _set_up_strategy(
+            strategy, given_strategy, run.global_batch, seed, precision, jit_compile
+        )
         data = {"data_dir": data_dir, "manual_dir": manual_dir}
-        steps = steps_per_epoch or _steps(dataset, global_batch, **data)
-        train_data = distributed_dataset(
-            strategy_obj,
-            dataset,
-            "train",
-            global_batch,
-            seed=seed,
-            repeat=True,
-            skip_steps=initial_epoch * steps,  # resume where the run stopped
-            **data,
+        steps = steps_per_epoch or _steps(dataset, run.global_batch, **data)
+        train_data, test_data = _input_pipelines(
+            strategy_obj, dataset, run.global_batch, seed, initial_epoch * steps, data
         )
-        test_data = distributed_dataset(
-            strategy_obj, dataset, "test", global_batch, **data
+        network = _build_network(
+            run, strategy_obj, steps, jit, progressive_erase, model_kwargs
         )
 
-        with strategy_obj.scope():
-            network = builder(
-                input_shape=spec.image_shape,
-                classes=spec.num_classes,
-                erase=None if progressive_erase else placement,
-                **(model_kwargs or {}),
-            )
-            if progressive_erase:
-                network = make_erasable(network, **erase_arguments(placement))
-            network.compile(
-                optimizer=recipe_obj.optimizer(steps, global_batch),
-                loss=keras.losses.SparseCategoricalCrossentropy(),
-                metrics=["accuracy"],
-                jit_compile=jit,
-            )
-
-        config.update(precision=policy, jit_compile=jit, steps_per_epoch=steps)
+        run.config.update(precision=policy, jit_compile=jit, steps_per_epoch=steps)
         extra = {"strategy": describe_strategy(strategy_obj), "versions": versions()}
         with _run_directory(out, strategy_obj) as run_dir:
             writer = HistoryWriter(
                 os.path.join(run_dir, HISTORY_FILE),
-                config,
+                run.config,
                 extra,
                 previous,
                 enabled=out is not None,
@@ -248,44 +216,192 @@ def train(
             # Every worker resumes from the chief's checkpoint (a shared `out`);
             # only the chief writes one.
             if initial_epoch:
-                restore_checkpoint(network, out)
-                print(
-                    f"resuming {out} at epoch {initial_epoch + 1} of "
-                    f"{recipe_obj.epochs} ({initial_epoch} finished epochs kept)",
-                    flush=True,
-                )
-            checkpoint = EpochCheckpoint(run_dir, enabled=out is not None)
-            board = [
-                keras.callbacks.TensorBoard(os.path.join(run_dir, TENSORBOARD_DIR))
-            ]
-            with warnings.catch_warnings():
-                # A distributed data set reports its per-replica batches as its
-                # size, so Keras reads past the end of the (complete) test set
-                # and warns at every validation. The training data repeats.
-                warnings.filterwarnings("ignore", "Your input ran out of data")
-                network.fit(
-                    train_data,
-                    epochs=recipe_obj.epochs,
-                    steps_per_epoch=steps,
-                    validation_data=test_data,
-                    validation_steps=validation_steps,
-                    shuffle=False,  # the pipeline shuffles
-                    callbacks=[
-                        *own,
-                        *callbacks,
-                        writer,
-                        *(board if out else []),
-                        checkpoint,
-                        *_progress_bar(callbacks),
-                    ],
-                    initial_epoch=initial_epoch,
-                    verbose=verbose,
-                )
+                _resume(network, out, initial_epoch, run.recipe.epochs)
+            _fit(
+                network,
+                train_data,
+                test_data,
+                epochs=run.recipe.epochs,
+                steps=steps,
+                validation_steps=validation_steps,
+                callbacks=_fit_callbacks(run_dir, out, own, callbacks, writer),
+                initial_epoch=initial_epoch,
+                verbose=verbose,
+            )
             content = writer.write(completed=True)
-            if out is not None and is_chief(strategy_obj):
-                atomic_save_model(network, os.path.join(run_dir, MODEL_FILE))
-                clear_checkpoint(run_dir)
-    return TrainResult(network, content["epochs"], config, out, resumed=bool(previous))
+            _save_final_model(network, out, run_dir, strategy_obj)
+    return TrainResult(
+        network, content["epochs"], run.config, out, resumed=bool(previous)
+    )
+
+
+@dataclasses.dataclass
+class _Run:
+    """What `train` resolves from its arguments before it touches any file."""
+
+    spec: object
+    builder: object
+    recipe: object
+    placement: object
+    global_batch: int
+    config: dict
+
+
+def _resolve_run(
+    model,
+    dataset,
+    erase,
+    epochs,
+    batch_size,
+    recipe,
+    seed,
+    progressive_erase,
+    **settings,
+):
+    """The data set, builder, recipe and placement of the run, and its
+    configuration (the identity, then `settings` as given); raises for any
+    unknown name before anything else runs."""
+    spec = dataset_spec(dataset)
+    model_name = (
+        model if isinstance(model, str) else getattr(model, "__name__", "custom")
+    )
+    builder = get_builder(model) if isinstance(model, str) else _check_builder(model)
+    recipe_obj = _recipe(model_name, recipe, epochs)
+    placement = _placement(erase, progressive_erase)
+    config = {
+        **run_identity(model_name, dataset, erase, epochs, batch_size, recipe, seed),
+        **settings,
+        "progressive_erase": list(progressive_erase) if progressive_erase else None,
+    }
+    global_batch = batch_size or recipe_obj.batch_size
+    return _Run(spec, builder, recipe_obj, placement, global_batch, config)
+
+
+def _previous_run(out, config, restart, strategy):
+    """Clears the run in `out` if `restart`; then the history of the run it
+    holds, or None when there is none."""
+    if restart and out is not None and is_chief(strategy):
+        clear_run(out)
+    return existing_run(out, config)
+
+
+def _set_up_strategy(
+    strategy, given_strategy, global_batch, seed, precision, jit_compile
+):
+    """The strategy (built unless given) after checking the batch splits over
+    its replicas, with the seed set, the precision policy applied and XLA
+    resolved: (strategy, policy name, jit_compile)."""
+    strategy_obj = given_strategy or make_strategy(strategy)
+    if isinstance(strategy_obj, tf.distribute.MultiWorkerMirroredStrategy):
+        patch_multiworker_fit()  # a strategy built by the caller
+    per_replica_batch_size(global_batch, strategy_obj)
+    keras.utils.set_random_seed(seed)
+    policy = apply_precision(precision, strategy_obj)
+    jit = resolve_jit_compile(jit_compile, strategy_obj)
+    return strategy_obj, policy, jit
+
+
+def _input_pipelines(strategy, dataset, global_batch, seed, skip_steps, data):
+    """The training stream (repeated, `skip_steps` in for a resumed run) and
+    the test set, one pipeline per worker."""
+    train_data = distributed_dataset(
+        strategy,
+        dataset,
+        "train",
+        global_batch,
+        seed=seed,
+        repeat=True,
+        skip_steps=skip_steps,  # resume where the run stopped
+        **data,
+    )
+    test_data = distributed_dataset(strategy, dataset, "test", global_batch, **data)
+    return train_data, test_data
+
+
+def _build_network(run, strategy, steps, jit, progressive_erase, model_kwargs):
+    """The model, erased as placed (or made erasable for progressive erasure),
+    compiled with the recipe's optimizer, under the strategy's scope."""
+    with strategy.scope():
+        network = run.builder(
+            input_shape=run.spec.image_shape,
+            classes=run.spec.num_classes,
+            erase=None if progressive_erase else run.placement,
+            **(model_kwargs or {}),
+        )
+        if progressive_erase:
+            network = make_erasable(network, **erase_arguments(run.placement))
+        network.compile(
+            optimizer=run.recipe.optimizer(steps, run.global_batch),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+            jit_compile=jit,
+        )
+    return network
+
+
+def _resume(network, out, initial_epoch, epochs):
+    """Restores model and optimizer from the checkpoint in `out`, and says so."""
+    restore_checkpoint(network, out)
+    print(
+        f"resuming {out} at epoch {initial_epoch + 1} of "
+        f"{epochs} ({initial_epoch} finished epochs kept)",
+        flush=True,
+    )
+
+
+def _fit_callbacks(run_dir, out, own, callbacks, writer):
+    """Every callback of the fit, in order: train's own, the user's, the
+    history writer, TensorBoard (when writing), the checkpoint, the bar."""
+    checkpoint = EpochCheckpoint(run_dir, enabled=out is not None)
+    board = [keras.callbacks.TensorBoard(os.path.join(run_dir, TENSORBOARD_DIR))]
+    return [
+        *own,
+        *callbacks,
+        writer,
+        *(board if out else []),
+        checkpoint,
+        *_progress_bar(callbacks),
+    ]
+
+
+def _fit(
+    network,
+    train_data,
+    test_data,
+    *,
+    epochs,
+    steps,
+    validation_steps,
+    callbacks,
+    initial_epoch,
+    verbose,
+):
+    """`network.fit`, from `initial_epoch`, without the spurious warning of
+    distributed test sets."""
+    with warnings.catch_warnings():
+        # A distributed data set reports its per-replica batches as its
+        # size, so Keras reads past the end of the (complete) test set
+        # and warns at every validation. The training data repeats.
+        warnings.filterwarnings("ignore", "Your input ran out of data")
+        network.fit(
+            train_data,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            validation_data=test_data,
+            validation_steps=validation_steps,
+            shuffle=False,  # the pipeline shuffles
+            callbacks=callbacks,
+            initial_epoch=initial_epoch,
+            verbose=verbose,
+        )
+
+
+def _save_final_model(network, out, run_dir, strategy):
+    """On the chief of a run that writes files: the trained model, saved
+    atomically, replaces the checkpoint."""
+    if out is not None and is_chief(strategy):
+        atomic_save_model(network, os.path.join(run_dir, MODEL_FILE))
+        clear_checkpoint(run_dir)
 
 
 def _run_lock(out, strategy):
