@@ -39,6 +39,11 @@ from keras_eraserelu.models.registry import register_model
 
 REQUIRED = inspect.Parameter.empty
 
+# What a family's builders take by default, per kind of data (`Family(...,
+# **CIFAR_INPUT)`): classes, input shape, smallest height and width.
+CIFAR_INPUT = {"classes": 10, "input_shape": (32, 32, 3), "min_size": 8}
+IMAGENET_INPUT = {"classes": 1000, "input_shape": (224, 224, 3), "min_size": 32}
+
 
 @dataclasses.dataclass(frozen=True)
 class Option:

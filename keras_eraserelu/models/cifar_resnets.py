@@ -47,7 +47,7 @@ from __future__ import annotations
 import sys
 
 from keras_eraserelu.core import check_bool, check_choice, check_int
-from keras_eraserelu.models.builders import Family, Option
+from keras_eraserelu.models.builders import CIFAR_INPUT, Family, Option
 from keras_eraserelu.models.cifar_blocks import (
     apply_basic_block,
     apply_bottleneck_block,
@@ -149,9 +149,7 @@ def _preact_tiny(app, block, shortcut):
 
 _CIFAR = Family(
     build=_cifar_resnet,
-    classes=10,
-    input_shape=(32, 32, 3),
-    min_size=8,
+    **CIFAR_INPUT,
     intro="""
         Three stages of `n` blocks with 16, 32 and 64 filters (bottleneck
         outputs 64, 128, 256), strides 1, 2, 2, after a 3x3 conv with 16

@@ -34,7 +34,7 @@ import keras
 
 from keras_eraserelu.core import check_bool, check_choice
 from keras_eraserelu.models.batch_norm import FusedBatchNormalization
-from keras_eraserelu.models.builders import Family, Option
+from keras_eraserelu.models.builders import IMAGENET_INPUT, Family, Option
 
 STRIDE_ON_CHOICES = ("conv1", "conv2")
 BN_MOMENTUM = 0.9
@@ -219,9 +219,7 @@ def _resnet(
 
 _RESNET = Family(
     build=_resnet,
-    classes=1000,
-    input_shape=(224, 224, 3),
-    min_size=32,
+    **IMAGENET_INPUT,
     options=(
         Option(
             "stride_on",

@@ -33,7 +33,7 @@ from __future__ import annotations
 import keras
 
 from keras_eraserelu.core import check_number
-from keras_eraserelu.models.builders import Family, Option
+from keras_eraserelu.models.builders import CIFAR_INPUT, Family, Option
 from keras_eraserelu.models.inception_blocks import (
     apply_bn_inception,
     apply_bn_inception_reduction,
@@ -198,9 +198,7 @@ bn_inception = _INCEPTION.replace(
 ).variant("bn_inception", "BN-Inception / Inception-v2 (arXiv 1502.03167, Figure 5).")
 inception_tiny = _INCEPTION.replace(
     build=_inception_tiny,
-    classes=10,
-    input_shape=(32, 32, 3),
-    min_size=8,
+    **CIFAR_INPUT,
     intro="""
         Stem conv 3x3 (16); module `inception1` (avg-pool branch), the
         stride-2 reduction `inception2` (max-pool pass-through, no ReLU on

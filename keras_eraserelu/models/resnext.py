@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_eraserelu.models.builders import Family, Option
+from keras_eraserelu.models.builders import CIFAR_INPUT, Family, Option
 from keras_eraserelu.models.imagenet_resnet import (
     ZERO_INIT_RESIDUAL,
     apply_bottleneck_block,
@@ -114,9 +114,7 @@ def _resnext(
 
 _RESNEXT = Family(
     build=_resnext,
-    classes=10,
-    input_shape=(32, 32, 3),
-    min_size=8,
+    **CIFAR_INPUT,
     options=(
         Option(
             "stride_on",

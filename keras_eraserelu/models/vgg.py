@@ -39,7 +39,7 @@ import keras
 
 from keras_eraserelu.core import check_number
 from keras_eraserelu.models.batch_norm import FusedBatchNormalization
-from keras_eraserelu.models.builders import Family, Option
+from keras_eraserelu.models.builders import CIFAR_INPUT, IMAGENET_INPUT, Family, Option
 from keras_eraserelu.models.common import classifier
 
 # Filters of the convs of each stage, per configuration of the paper.
@@ -124,9 +124,7 @@ def _vgg(app, stages, batch_norm, dropout=None):
 
 _CIFAR_VGG = Family(
     build=_vgg,
-    classes=10,
-    input_shape=(32, 32, 3),
-    min_size=32,
+    **{**CIFAR_INPUT, "min_size": 32},
     intro="""
         Conv3x3 - BN - ReLU stacks, a max pooling after each of the 5 stages,
         global average pooling and a Dense classifier.
@@ -134,9 +132,7 @@ _CIFAR_VGG = Family(
 )
 _IMAGENET_VGG = Family(
     build=_vgg,
-    classes=1000,
-    input_shape=(224, 224, 3),
-    min_size=32,
+    **IMAGENET_INPUT,
     options=(
         Option(
             "dropout",

@@ -28,7 +28,7 @@ model = wide_resnet(depth=22, width=4)   # any 6n+4 depth
 from __future__ import annotations
 
 from keras_eraserelu.core import check_int, check_number
-from keras_eraserelu.models.builders import Family, Option
+from keras_eraserelu.models.builders import CIFAR_INPUT, Family, Option
 from keras_eraserelu.models.cifar_blocks import (
     apply_preact_basic_block,
     apply_stage,
@@ -81,9 +81,7 @@ def _wide_resnet(app, depth, width, dropout_rate=0.0):
 
 _WRN = Family(
     build=_wide_resnet,
-    classes=10,
-    input_shape=(32, 32, 3),
-    min_size=8,
+    **CIFAR_INPUT,
     options=(DROPOUT_RATE,),
     example='model = create_model("{key}", dropout_rate=0.3, erase="last")',
 )
