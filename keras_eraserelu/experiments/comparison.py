@@ -21,8 +21,7 @@ delete a run's directory to redo it.
 
 The variants (`Variant`, `as_variants`, `depth_variants`, `check_fits`) live in
 `keras_eraserelu.experiments.variants` and the per-run metrics (`run_metrics`,
-`epochs_to_reach`) in `keras_eraserelu.experiments.metrics`; both are importable from
-here too.
+`epochs_to_reach`) in `keras_eraserelu.experiments.metrics`.
 
 Example:
 
@@ -45,6 +44,7 @@ import time
 
 import keras
 
+from keras_eraserelu.core import check_number, is_int
 from keras_eraserelu.data import dataset_spec
 from keras_eraserelu.experiments.metrics import epochs_to_reach, run_metrics
 from keras_eraserelu.experiments.report import (
@@ -182,19 +182,7 @@ def compare(
     variants = as_variants(variants)
     spec = dataset_spec(dataset)
     seeds = _seeds(seeds)
-    if not isinstance(out, (str, os.PathLike)):
-        raise TypeError(f"`out` must be a directory path. Received: out={out!r}.")
-    out = os.fspath(out)
-    if target_accuracy is not None and (
-        isinstance(target_accuracy, bool)
-        or not isinstance(target_accuracy, (int, float))
-        or not 0 < target_accuracy <= 1
-    ):
-        raise ValueError(
-            "`target_accuracy` must be in (0, 1] or None. Received: "
-            f"target_accuracy={target_accuracy!r}."
-        )
-    summarize([], confidence)  # checks `confidence`
+    out = _check_arguments(out, target_accuracy, confidence)
     train_kwargs = {
         "recipe": recipe,
         "epochs": epochs,
@@ -212,13 +200,9 @@ def compare(
     check_output_dir(out)
     with RunLock(out, purpose="compare"):
         if restart:
-            for variant in variants:
-                for seed in seeds:
-                    clear_run(_run_dir(out, variant, seed))
+            _clear_runs(out, variants, seeds)
         plan = _plan(variants, seeds, out, dataset, recipe, epochs, batch_size)
-        for variant in variants:
-            if not all(done for v, _, _, done in plan if v is variant):
-                check_fits(variant, spec)
+        _check_fits(plan, variants, spec)
         _announce(plan)
         runs, trained = _run_all(plan, dataset, train_kwargs)
         config = {
@@ -235,6 +219,37 @@ def compare(
         }
         result = _analyse(variants, runs, trained, config, target_accuracy)
         write_results(result, out, plots)
+    _print_results(result, plan, trained, out)
+    return result
+
+
+def _check_arguments(out, target_accuracy, confidence):
+    """Checks the arguments that no other step checks; returns `out` as a str."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"`out` must be a directory path. Received: out={out!r}.")
+    if target_accuracy is not None:
+        check_number("target_accuracy", target_accuracy, 0, 1, open_low=True)
+    summarize([], confidence)  # checks `confidence`
+    return os.fspath(out)
+
+
+def _clear_runs(out, variants, seeds):
+    """Deletes the files of every run of the comparison (`restart=True`)."""
+    for variant in variants:
+        for seed in seeds:
+            clear_run(_run_dir(out, variant, seed))
+
+
+def _check_fits(plan, variants, spec):
+    """Builds each variant that still has a run to train, once, to check it
+    fits the data set before any training."""
+    for variant in variants:
+        if not all(done for v, _, _, done in plan if v is variant):
+            check_fits(variant, spec)
+
+
+def _print_results(result, plan, trained, out):
+    """The table, what was trained now, and where the files are."""
     print(result.table())
     print(
         f"\n{len(trained)} runs trained now, {len(plan) - len(trained)} already "
@@ -244,7 +259,6 @@ def compare(
         if name in result.files:
             print(f"  {name} plot: {result.files[name]}")
     print(f"Every run's training curves: tensorboard --logdir {out}")
-    return result
 
 
 def _plan(variants, seeds, out, dataset, recipe, epochs, batch_size):
@@ -394,12 +408,13 @@ def _baseline(variant, variants):
 
 
 def _seeds(seeds):
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
+    """The list of seeds that `seeds` (a count or a list) means."""
+    if is_int(seeds):
         if seeds < 1:
             raise ValueError(f"`seeds` must be at least 1. Received: seeds={seeds}.")
         return list(range(seeds))
     if not isinstance(seeds, (list, tuple)) or not all(
-        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds
+        is_int(s) and s >= 0 for s in seeds
     ):
         raise TypeError(
             "`seeds` must be an int n (seeds 0..n-1) or a list of ints >= 0. "
@@ -409,4 +424,4 @@ def _seeds(seeds):
         raise ValueError(
             f"`seeds` must be distinct and non-empty. Received: {seeds!r}."
         )
-    return list(seeds)
+    return [int(s) for s in seeds]

@@ -40,6 +40,8 @@ import numpy as np
 from scipy import special as scipy_special
 from scipy import stats as scipy_stats
 
+from keras_eraserelu.core import is_number
+
 # The names `interval_method` takes (in `Summary`, `Difference` and JSON).
 STUDENT_T = "student_t"
 STUDENT_T_CLIPPED = "student_t_clipped"
@@ -303,7 +305,7 @@ def welch_difference(a, b, confidence=0.95, *, rates=False):
 
 def json_number(value):
     """`value` as a JSON-ready number: NaN and infinities become None."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_number(value):
         return value
     if isinstance(value, numbers.Integral):
         return int(value)
@@ -317,7 +319,7 @@ def _sample(argument, values):
             f"{argument}={values!r} of type {type(values).__name__}."
         )
     for value in values:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if not is_number(value):
             raise TypeError(
                 f"`{argument}` must hold numbers only. Received: {value!r} of "
                 f"type {type(value).__name__} in {argument}={list(values)!r}."
@@ -342,11 +344,7 @@ def _rates(argument, values):
 
 
 def _confidence(confidence):
-    if (
-        isinstance(confidence, bool)
-        or not isinstance(confidence, numbers.Real)
-        or not 0.0 < confidence < 1.0
-    ):
+    if not is_number(confidence) or not 0.0 < confidence < 1.0:
         raise ValueError(
             "`confidence` must be a number in (0, 1), such as 0.95. Received: "
             f"confidence={confidence!r}."

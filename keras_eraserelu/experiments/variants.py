@@ -24,7 +24,7 @@ import re
 
 import keras
 
-from keras_eraserelu.core import did_you_mean, erase_arguments
+from keras_eraserelu.core import did_you_mean, erase_arguments, is_int
 from keras_eraserelu.data import dataset_spec
 from keras_eraserelu.models import get_builder, list_models
 
@@ -170,8 +170,9 @@ def depth_variants(depths, erase=("none", "last")):
 
     result = []
     for depth in depths:
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8:
+        if not is_int(depth) or depth < 8:
             raise ValueError(f"Each depth must be an int 6n + 2. Received: {depth!r}.")
+        depth = int(depth)
         if (depth - 2) % 6:
             raise ValueError(
                 f"Each depth must be 6n + 2 (8, 14, 20, 26, ...). Received: {depth}."

@@ -41,6 +41,7 @@ from keras_eraserelu.core import (
     check_kinds,
     check_model,
     erase_relu,
+    is_int,
     plan_erasure,
 )
 from keras_eraserelu.data import dataset_spec, load_dataset, resolve_split
@@ -420,11 +421,9 @@ def _resolve_recipe(recipe, model_or_name):
 
 def _sizes(argument, value):
     values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
-    if not values or any(
-        isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values
-    ):
+    if not values or any(not is_int(v) or v < 1 for v in values):
         raise ValueError(
             f"`{argument}` must be a positive int or a non-empty list of them. "
             f"Received: {argument}={value!r}."
         )
-    return values
+    return tuple(int(v) for v in values)

@@ -45,7 +45,7 @@ from contextlib import nullcontext
 
 import keras_tuner
 
-from keras_eraserelu.core import check_choice
+from keras_eraserelu.core import check_choice, is_int
 from keras_eraserelu.training import RunLock, check_output_dir
 from keras_eraserelu.tuning.hypermodel import PlacementHyperModel, check_space
 from keras_eraserelu.tuning.result import TuningResult, result_from_search
@@ -119,9 +119,9 @@ def tune_placements(
 
     Raises:
         ImportError: if a dependency of the tuner is missing.
-        ValueError: for an unknown tuner, space or objective, a model without
-            modules, a bad distributed environment, or a directory holding
-            another search.
+        ValueError: for an unknown tuner, space or objective, a `max_trials`
+            that is not a positive int, a model without modules, a bad
+            distributed environment, or a directory holding another search.
         keras_tuner.errors.FatalError: if a trial's model cannot be built.
 
     Example:
@@ -132,21 +132,53 @@ def tune_placements(
     result.to_csv("tune/results.csv")
     ```
     """
-    check_choice("tuner", tuner, TUNERS)
-    spaces = check_space(space)
-    if (
-        isinstance(max_trials, bool)
-        or not isinstance(max_trials, int)
-        or max_trials < 1
-    ):
-        raise ValueError(
-            f"`max_trials` must be a positive int. Received: max_trials={max_trials!r}."
-        )
-    check_choice("objective", getattr(objective, "name", objective), OBJECTIVES)
+    spaces = _check_arguments(tuner, space, max_trials, objective)
     role = distributed_role()
     if directory is not None and role != "worker":
         check_output_dir(directory)
     check_dependencies(tuner)
+    hypermodel = _hypermodel(
+        model_or_name, spaces, dataset, seed, tuner, hypermodel_kwargs
+    )
+    directory = directory or tempfile.mkdtemp(prefix="eraserelu-tune-")
+    project_name = project_name or f"{hypermodel.model_name}_{'+'.join(spaces)}_{tuner}"
+    project_dir = os.path.join(directory, project_name)
+    settings_path = os.path.join(project_dir, SETTINGS_FILE)
+    settings = _settings(hypermodel, tuner, objective)
+    with _project_lock(directory, project_name, role):
+        if role != "worker" and not overwrite:
+            _check_settings(settings_path, settings)
+        search = _make_tuner(
+            tuner,
+            hypermodel,
+            objective=objective,
+            directory=directory,
+            project_name=project_name,
+            overwrite=overwrite and role != "worker",  # never delete the chief's files
+            seed=seed,
+            max_trials=max_trials,
+            factor=factor,
+        )
+        if role != "worker":
+            _write_settings(settings_path, settings)
+        search.search(callbacks=list(callbacks), verbose=verbose)
+        return _result(search, hypermodel, objective, role, project_dir)
+
+
+def _check_arguments(tuner, space, max_trials, objective):
+    """Checks the search's own arguments; returns the normalised spaces."""
+    check_choice("tuner", tuner, TUNERS)
+    spaces = check_space(space)
+    if not is_int(max_trials) or max_trials < 1:
+        raise ValueError(
+            f"`max_trials` must be a positive int. Received: max_trials={max_trials!r}."
+        )
+    check_choice("objective", getattr(objective, "name", objective), OBJECTIVES)
+    return spaces
+
+
+def _hypermodel(model_or_name, spaces, dataset, seed, tuner, hypermodel_kwargs):
+    """The `PlacementHyperModel` of the search, checked against the tuner."""
     hypermodel = PlacementHyperModel(
         model_or_name, spaces, dataset=dataset, seed=seed, **hypermodel_kwargs
     )
@@ -155,49 +187,50 @@ def tune_placements(
             "Hyperband chooses each trial's epochs itself: give one int `epochs` "
             f"(its max_epochs). Received: epochs={list(hypermodel.epochs)}."
         )
-    directory = directory or tempfile.mkdtemp(prefix="eraserelu-tune-")
-    project_name = project_name or f"{hypermodel.model_name}_{'+'.join(spaces)}_{tuner}"
-    project_dir = os.path.join(directory, project_name)
-    settings_path = os.path.join(project_dir, SETTINGS_FILE)
-    settings = _settings(hypermodel, tuner, objective)
-    # The chief (or a lone search) holds the project, workers share it; the
-    # lock lies beside the project folder, which overwrite=True deletes.
-    lock = nullcontext()
-    if role != "worker":
-        lock = RunLock(directory, "tune", name=f".{project_name}.lock")
-    with lock:
-        if role != "worker" and not overwrite:
-            _check_settings(settings_path, settings)
+    return hypermodel
 
-        common = dict(
+
+def _project_lock(directory, project_name, role):
+    """The chief (or a lone search) holds the project, workers share it; the
+    lock lies beside the project folder, which overwrite=True deletes."""
+    if role == "worker":
+        return nullcontext()
+    return RunLock(directory, "tune", name=f".{project_name}.lock")
+
+
+def _make_tuner(tuner, hypermodel, *, max_trials, factor, **common):
+    """The Keras Tuner tuner of that name; `common` are the arguments every
+    tuner takes (objective, directory, project_name, overwrite, seed)."""
+    if tuner == "hyperband":
+        search = keras_tuner.Hyperband(
             hypermodel=hypermodel,
-            objective=objective,
-            directory=directory,
-            project_name=project_name,
-            overwrite=overwrite and role != "worker",  # never delete the chief's files
-            seed=seed,
+            max_epochs=hypermodel.epochs[0],
+            factor=factor,
+            **common,
         )
-        if tuner == "hyperband":
-            search = keras_tuner.Hyperband(
-                max_epochs=hypermodel.epochs[0], factor=factor, **common
-            )
-            search.oracle.max_trials = max_trials
-        else:
-            tuner_class = getattr(keras_tuner, _TUNER_CLASSES[tuner])
-            search = tuner_class(max_trials=max_trials, **common)
-        if role != "worker":
-            os.makedirs(project_dir, exist_ok=True)
-            with open(settings_path, "w") as handle:
-                json.dump(settings, handle, indent=2)
-        search.search(callbacks=list(callbacks), verbose=verbose)
+        search.oracle.max_trials = max_trials
+        return search
+    tuner_class = getattr(keras_tuner, _TUNER_CLASSES[tuner])
+    return tuner_class(hypermodel=hypermodel, max_trials=max_trials, **common)
 
-        modules = [module.name for module in hypermodel.modules]
-        if role == "worker":
-            name = getattr(objective, "name", objective)
-            return TuningResult(
-                None, None, None, None, [], modules, name, role, project_dir
-            )
-        return result_from_search(search, hypermodel, modules, role, project_dir)
+
+def _write_settings(path, settings):
+    """Writes the settings a resumed search must share (chief or lone search)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(settings, handle, indent=2)
+
+
+def _result(search, hypermodel, objective, role, project_dir):
+    """The `TuningResult` of the search; on a worker, an empty one (the chief
+    holds the trials)."""
+    modules = [module.name for module in hypermodel.modules]
+    if role == "worker":
+        name = getattr(objective, "name", objective)
+        return TuningResult(
+            None, None, None, None, [], modules, name, role, project_dir
+        )
+    return result_from_search(search, hypermodel, modules, role, project_dir)
 
 
 def distributed_role():
