@@ -328,7 +328,7 @@ def test_tpu_without_tpu_is_a_clear_error(no_cluster):
 
 
 def test_unknown_strategy_name_suggests_a_close_one():
-    with pytest.raises(ValueError, match=r"strategy name='mirored'.*'mirrored'"):
+    with pytest.raises(ValueError, match=r"Unknown name='mirored'.*'mirrored'"):
         make_strategy("mirored")
     with pytest.raises(TypeError, match=r"must be a str.*Received: name=2"):
         make_strategy(2)

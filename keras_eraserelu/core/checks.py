@@ -159,7 +159,13 @@ def check_model(model):
 
 
 def check_choice(argument, value, choices):
-    """Raises a ValueError unless `value` is one of `choices`."""
+    """Returns `value` if it is one of `choices`; raises a TypeError for a
+    value that is not a str when the choices are names, else a ValueError."""
+    if all(isinstance(c, str) for c in choices) and not isinstance(value, str):
+        raise TypeError(
+            f"`{argument}` must be a str, one of {list(choices)}. Received: "
+            f"{argument}={value!r} of type {type(value).__name__}."
+        )
     if value not in choices:
         raise ValueError(
             f"Unknown {argument}={value!r}. Expected one of "

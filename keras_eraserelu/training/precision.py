@@ -82,11 +82,6 @@ def resolve_precision(precision="auto", strategy=None):
     resolve_precision("auto", make_strategy("cpu"))  # 'float32'
     ```
     """
-    if not isinstance(precision, str):
-        raise TypeError(
-            f"`precision` must be a str, one of {list(PRECISION_CHOICES)}. "
-            f"Received: precision={precision!r} of type {type(precision).__name__}."
-        )
     check_choice("precision", precision, PRECISION_CHOICES)
     platform = strategy_platform(strategy)
     if precision == "auto":

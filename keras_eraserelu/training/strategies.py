@@ -96,12 +96,7 @@ def make_strategy(name="auto", *, tpu=None):
     strategy.num_replicas_in_sync  # number of GPUs, or of logical CPUs
     ```
     """
-    if not isinstance(name, str):
-        raise TypeError(
-            f"`name` must be a str, one of {list(STRATEGY_CHOICES)}. "
-            f"Received: name={name!r} of type {type(name).__name__}."
-        )
-    check_choice("strategy name", name, STRATEGY_CHOICES)
+    check_choice("name", name, STRATEGY_CHOICES)
     if name == "auto":
         return _auto_strategy(tpu)
     if name == "cpu":
