@@ -42,9 +42,11 @@ from keras_eraserelu.training.run_files import (
     DamagedRunFileError,
     atomic_write_text,
     check_output_dir,
+    check_same_run,
     checkpoint_epoch,
     clear_run,
     read_history,
+    read_json,
 )
 from keras_eraserelu.training.run_lock import RunLock, RunLockedError
 from keras_eraserelu.training.strategies import describe_strategy, make_strategy
@@ -72,6 +74,7 @@ __all__ = [
     "apply_precision",
     "atomic_write_text",
     "check_output_dir",
+    "check_same_run",
     "checkpoint_epoch",
     "clear_run",
     "describe_strategy",
@@ -83,6 +86,7 @@ __all__ = [
     "patch_multiworker_fit",
     "plot_history_stats",
     "read_history",
+    "read_json",
     "read_tf_config",
     "recipe_for_model",
     "resolve_jit_compile",

@@ -90,6 +90,29 @@ def check_output_dir(out):
         )
 
 
+def check_same_run(directory, stored, expected, *, what="run", way_out):
+    """Raises a ValueError when the settings a directory's files record
+    (`stored`) differ from this run's (`expected`) in any of its keys.
+
+    The message names both values of each differing key, then `way_out`.
+
+    Example:
+
+    ```python
+    check_same_run("runs/r", {"seed": 0}, {"seed": 1}, way_out="Choose another.")
+    # ValueError: 'runs/r' holds another run (seed=0); this one has seed=1. ...
+    ```
+    """
+    different = [key for key in expected if stored.get(key) != expected[key]]
+    if different:
+        theirs = ", ".join(f"{k}={stored.get(k)!r}" for k in different)
+        ours = ", ".join(f"{k}={expected[k]!r}" for k in different)
+        raise ValueError(
+            f"{os.fspath(directory)!r} holds another {what} ({theirs}); this one "
+            f"has {ours}. {way_out}"
+        )
+
+
 def clear_run(directory):
     """Removes a run's own files (history, checkpoint, model, TensorBoard logs)
     from `directory`, for a run started over; other files stay."""

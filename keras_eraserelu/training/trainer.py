@@ -56,6 +56,7 @@ from keras_eraserelu.training.run_files import (
     HistoryWriter,
     atomic_save_model,
     check_output_dir,
+    check_same_run,
     checkpoint_epoch,
     clear_checkpoint,
     clear_run,
@@ -466,17 +467,13 @@ def existing_run(out, identity):
     previous = read_history(os.path.join(out, HISTORY_FILE))
     if previous is None:
         return None
-    stored = previous.get("config", {})
     plain = json.loads(json.dumps({k: identity[k] for k in _IDENTITY}))
-    different = [k for k in _IDENTITY if stored.get(k) != plain[k]]
-    if different:
-        theirs = ", ".join(f"{k}={stored.get(k)!r}" for k in different)
-        ours = ", ".join(f"{k}={plain[k]!r}" for k in different)
-        raise ValueError(
-            f"The run directory {out!r} holds another run ({theirs}); this one "
-            f"has {ours}. Choose another `out`, or delete that directory to "
-            "start over."
-        )
+    check_same_run(
+        out,
+        previous.get("config", {}),
+        plain,
+        way_out="Choose another `out`, or delete that directory to start over.",
+    )
     return previous
 
 

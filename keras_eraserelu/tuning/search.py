@@ -46,7 +46,12 @@ from contextlib import nullcontext
 import keras_tuner
 
 from keras_eraserelu.core import check_choice, is_int
-from keras_eraserelu.training import RunLock, check_output_dir
+from keras_eraserelu.training import (
+    RunLock,
+    check_output_dir,
+    check_same_run,
+    read_json,
+)
 from keras_eraserelu.tuning.hypermodel import PlacementHyperModel, check_space
 from keras_eraserelu.tuning.result import TuningResult, result_from_search
 
@@ -300,16 +305,13 @@ def _settings(hypermodel, tuner, objective):
 
 
 def _check_settings(path, settings):
-    if not os.path.exists(path):
-        return
-    with open(path) as handle:
-        stored = json.load(handle)
-    different = [key for key in settings if stored.get(key) != settings[key]]
-    if different:
-        theirs = ", ".join(f"{k}={stored.get(k)!r}" for k in different)
-        ours = ", ".join(f"{k}={settings[k]!r}" for k in different)
-        raise ValueError(
-            f"{os.path.dirname(path)!r} holds another search ({theirs}); this one "
-            f"has {ours}. Resume with the same arguments, choose another "
-            "directory or project_name, or pass overwrite=True to start over."
+    stored = read_json(path)
+    if stored is not None:
+        check_same_run(
+            os.path.dirname(path),
+            stored,
+            settings,
+            what="search",
+            way_out="Resume with the same arguments, choose another directory or "
+            "project_name, or pass overwrite=True to start over.",
         )
