@@ -240,27 +240,9 @@ class GradientStats(keras.callbacks.Callback):
         self._replicas = float(model.distribute_strategy.num_replicas_in_sync)
         count = len(self._layers)
         with model.distribute_strategy.scope():
-            self._sum = keras.Variable(
-                np.zeros(count),
-                trainable=False,
-                dtype="float32",
-                aggregation="mean",
-                name="grad_norm_sum",
-            )
-            self._sumsq = keras.Variable(
-                np.zeros(count),
-                trainable=False,
-                dtype="float32",
-                aggregation="mean",
-                name="grad_norm_sumsq",
-            )
-            self._count = keras.Variable(
-                0.0,
-                trainable=False,
-                dtype="float32",
-                aggregation="mean",
-                name="grad_norm_count",
-            )
+            self._sum = _accumulator(np.zeros(count), "grad_norm_sum")
+            self._sumsq = _accumulator(np.zeros(count), "grad_norm_sumsq")
+            self._count = _accumulator(0.0, "grad_norm_count")
         original = optimizer.apply_gradients
         record = self._record
 
@@ -315,6 +297,13 @@ class GradientStats(keras.callbacks.Callback):
             del self._patched.apply_gradients
             self._patched = None
             self.model.make_train_function(force=True)
+
+
+def _accumulator(initial, name):
+    """A float32 running sum, averaged over replicas when read."""
+    return keras.Variable(
+        initial, trainable=False, dtype="float32", aggregation="mean", name=name
+    )
 
 
 def _layer_of(variable):
