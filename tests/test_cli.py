@@ -5,12 +5,26 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
+from matplotlib import image
+from matplotlib.colors import to_rgba
 
 from eraserelu.cli import main
+from keras_eraserelu.core import plan_plot
+from tests.test_plan import assert_draws_plan, plan_cells
 
 
-def test_inspect_application_prints_table_and_writes_json_and_picture(tmp_path, capsys):
+def test_inspect_application_prints_table_and_writes_json_and_picture(
+    tmp_path, capsys, monkeypatch
+):
+    drawn, original = [], plan_plot.plot_plan  # (plan, figure) per picture
+
+    def plot_plan(plan, path=None, **kwargs):
+        drawn.append((plan, original(plan, path, **kwargs)))  # saved as usual
+        return drawn[-1][1]
+
+    monkeypatch.setattr(plan_plot, "plot_plan", plot_plan)
     plot, data = tmp_path / "plan.png", tmp_path / "plan.json"
     code = main(
         [
@@ -29,7 +43,20 @@ def test_inspect_application_prints_table_and_writes_json_and_picture(tmp_path, 
     assert "vgg16: 15 sites, 5 modules (ended by poolings), 5 to erase" in out
     assert "block1_conv2" in out and "last ReLU of module 0" in out
     assert json.loads(data.read_text())["erased"][0] == "block1_conv2"
-    assert plot.stat().st_size > 10_000
+    [(plan, figure)] = drawn
+    assert_draws_plan(figure, plan, [2, 2, 3, 3, 3, 2])  # five blocks, fc1 fc2
+    erase, keep = to_rgba(plan_plot.COLORS["erase"]), to_rgba(plan_plot.COLORS["keep"])
+    assert [[color == erase for color, _ in row] for row in plan_cells(figure)] == [
+        [False, True], [False, True], [False, False, True], [False, False, True],
+        [False, False, True], [False, False],
+    ]  # fmt: skip
+    assert {color for row in plan_cells(figure) for color, _ in row} == {erase, keep}
+    # The file is that figure: the same pixels as saving it again.
+    again = tmp_path / "again.png"
+    figure.savefig(again, dpi=120, bbox_inches="tight")
+    pixels = image.imread(plot)
+    assert pixels.shape[2] == 4 and min(pixels.shape[:2]) > 200
+    np.testing.assert_array_equal(pixels, image.imread(again))
 
 
 def test_inspect_keras_file_with_placement_flags(tmp_path, capsys):

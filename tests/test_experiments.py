@@ -9,6 +9,8 @@ import shutil
 import keras
 import numpy as np
 import pytest
+from matplotlib import image
+from matplotlib.container import BarContainer
 from scipy import stats as scipy_stats
 
 from eraserelu.cli import main
@@ -65,7 +67,7 @@ def _histories(out, name):
     ]
 
 
-def test_compare_table_json_csv_and_plots_agree(experiment):
+def test_compare_table_json_csv_and_plots_agree(experiment, tmp_path, monkeypatch):
     out, result, printed = experiment
     assert result.trained == [(n, s) for n in NAMES for s in (0, 1)]
     data = json.loads((out / "results.json").read_text())
@@ -127,13 +129,120 @@ def test_compare_table_json_csv_and_plots_agree(experiment):
         test.pvalue
     )
     assert f"p={test.pvalue:.3g}" in printed
-    for name in ("curves", "difference", "gradients"):
-        assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    # The plots, drawn again from the result and kept: they show the histories
+    # and the numbers of results.json, and the files hold those drawings.
+    save = experiment_plots._save
+    figures = _figures(monkeypatch)
+    experiment_plots.plot_experiment(result, str(out))
+    assert sorted(figures) == ["curves.png", "difference.png", "gradients.png"]
     assert not (out / "depth_sweep.png").exists()  # one depth only
+    _assert_curves(figures["curves.png"], {n: _histories(out, n) for n in NAMES})
+    _assert_difference(figures["difference.png"], data["variants"][1])
+    _assert_gradients(figures["gradients.png"], data["variants"])
+    for name, figure in figures.items():
+        pixels = image.imread(out / name)
+        assert pixels.ndim == 3 and min(pixels.shape[:2]) > 200
+        np.testing.assert_array_equal(
+            pixels, image.imread(save(figure, str(tmp_path / name)))
+        )
     for name in NAMES:  # one TensorBoard directory over every run
         assert list((out / "runs" / name).rglob("events.out.tfevents*"))
     assert f"tensorboard --logdir {out}" in printed
     assert not [p for p in out.rglob("*") if p.name.startswith(".tmp")]
+
+
+def _assert_curves(figure, histories, confidence=0.95):
+    """curves.png: per variant a thin line per seed and the bold mean, with
+    its band, of the test error (%) and of the training loss."""
+    error, loss = figure.axes
+    assert error.get_title() == (
+        f"Test error: seeds (thin), mean and {100 * confidence:g}% CI (logit t)"
+    )
+    assert error.get_ylabel() == "test error (%)"
+    assert loss.get_ylabel() == "training loss"
+    assert (loss.get_title(), loss.get_yscale()) == ("Training loss", "log")
+    assert [t.get_text() for t in error.get_legend().get_texts()] == [
+        f"{name} ({len(runs)} seeds)" for name, runs in histories.items()
+    ]
+    for axis, value, interval in (
+        (error, lambda e: 100 * (1 - e["val_accuracy"]), _logit_t_by_hand),
+        (loss, lambda e: e["loss"], _student_t_by_hand),
+    ):
+        lines = axis.get_lines()
+        assert len(lines) == sum(len(runs) + 1 for runs in histories.values())
+        bands = [c for c in axis.collections if c.get_paths()]
+        assert len(bands) == len(histories)
+        colors = []
+        for runs, band in zip(histories.values(), bands):
+            curves = np.array([[value(e) for e in h["epochs"]] for h in runs])
+            *seeds, mean = lines[: len(runs) + 1]
+            lines = lines[len(runs) + 1 :]
+            for line, curve in zip(seeds, curves):
+                assert line.get_linewidth() < mean.get_linewidth()
+                np.testing.assert_allclose(line.get_xdata(), [1, 2])
+                np.testing.assert_allclose(line.get_ydata(), curve)
+            np.testing.assert_allclose(mean.get_ydata(), curves.mean(axis=0))
+            assert {line.get_color() for line in seeds} == {mean.get_color()}
+            assert band.get_facecolor()[0][:3] == pytest.approx(mean.get_color()[:3])
+            colors.append(mean.get_color())
+            y = band.get_paths()[0].vertices[:, 1]
+            scale = 100.0 if axis is error else 1.0
+            for column in curves.T / scale:
+                low, high = interval(column, confidence)
+                assert np.isclose(y, scale * low).any()
+                assert np.isclose(y, scale * high).any()
+        assert len(set(colors)) == len(colors)  # a colour per variant
+
+
+def _student_t_by_hand(values, confidence=0.95):
+    x = np.asarray(values, dtype="float64")
+    half = scipy_stats.t.ppf((1 + confidence) / 2, len(x) - 1) * x.std(ddof=1)
+    return x.mean() - half / np.sqrt(len(x)), x.mean() + half / np.sqrt(len(x))
+
+
+def _assert_difference(figure, entry):
+    """difference.png: a bar per error metric at the variant-minus-baseline
+    difference (points), its interval as the error bar and its p-value."""
+    [axis] = figure.axes
+    labels = [t.get_text() for t in axis.get_yticklabels()]
+    assert labels == [f"{entry['name']}\n- {entry['baseline']}"]
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == [
+        "final error",
+        "best error",
+    ]
+    assert "95% CI (Welch" in axis.get_xlabel()
+    texts = [t.get_text() for t in axis.texts]
+    containers = [c for c in axis.containers if isinstance(c, BarContainer)]
+    for bars, metric in zip(containers, ("final_error", "best_error"), strict=True):
+        difference = entry[f"{metric}_difference"]
+        [bar] = bars.patches
+        assert bar.get_width() == pytest.approx(100 * difference["mean"])
+        [segment] = bars.errorbar.lines[2][0].get_segments()
+        assert segment[:, 0] == pytest.approx(
+            [100 * difference["ci_low"], 100 * difference["ci_high"]]
+        )
+        assert f"p={difference['p_value']:.3g}" in texts
+
+
+def _assert_gradients(figure, entries):
+    """gradients.png: per variant, the layers' mean gradient norms (top) and
+    their relative spread (bottom), in layer order."""
+    norms, spreads = figure.axes
+    assert norms.get_title().startswith("Per-layer training-gradient norm")
+    for entry in entries:
+        layers = list(entry["gradients"].values())
+        assert len(layers) == 15
+        norm = [layer["norm_mean"] for layer in layers]
+        spread = [layer["norm_std"] / layer["norm_mean"] for layer in layers]
+        for axis, expected in ((norms, norm), (spreads, spread)):
+            points = sorted(
+                (x, y)
+                for line in axis.get_lines()
+                if line.get_label().startswith(entry["name"] + " ")
+                for x, y in zip(line.get_xdata(), line.get_ydata())
+            )
+            assert [x for x, _ in points] == list(range(1, 16))
+            assert [y for _, y in points] == pytest.approx(expected, rel=1e-6)
 
 
 class CrashAtEpoch(keras.callbacks.Callback):
@@ -279,7 +388,7 @@ def test_a_directory_of_other_runs_is_refused_before_training(experiment, tmp_pa
         _compare(out, epochs=3)
 
 
-def test_depth_variants_and_the_depth_sweep_plot(tmp_path):
+def test_depth_variants_and_the_depth_sweep_plot(tmp_path, monkeypatch):
     variants = depth_variants([8, 14])
     assert [v.name for v in variants] == [
         "cifar_resnet8-none",
@@ -297,13 +406,39 @@ def test_depth_variants_and_the_depth_sweep_plot(tmp_path):
         {
             "variant": f"cifar_resnet{d}-last",
             "baseline": f"cifar_resnet{d}-none",
-            "final_error": welch_difference([0.05, 0.06, 0.055], [0.07, 0.08, 0.075]),
+            "final_error": final_error,
         }
-        for d in (8, 14)
+        for d, final_error in (
+            (8, welch_difference([0.05, 0.06, 0.055], [0.07, 0.08, 0.075])),
+            # Clipped at -100 points: an interval that is not symmetric.
+            (14, welch_difference([0.04, 0.06], [0.3, 0.5], rates=True)),
+        )
     ]
     result = ExperimentResult(variants, [], {}, differences, [], {"confidence": 0.95})
+    figures = _figures(monkeypatch)
     path = plot_depth_sweep(result, str(tmp_path / "sweep.png"))
-    assert open(path, "rb").read(4) == b"\x89PNG"
+    assert path == str(tmp_path / "sweep.png")
+    # One line over the depths: the gain (baseline error minus variant error,
+    # in points) with its Welch interval as error bars.
+    [axis] = figures["sweep.png"].axes
+    [line] = axis.containers
+    data, _, (bars,) = line.lines
+    assert line.get_label() == "erase=last"
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == ["erase=last"]
+    gains = [-100 * d["final_error"].mean for d in differences]
+    assert list(data.get_xdata()) == [8, 14]
+    np.testing.assert_allclose(data.get_ydata(), gains)
+    assert gains[1] > gains[0] + 1 and differences[1]["final_error"].ci_low == -1
+    for segment, entry, depth in zip(bars.get_segments(), differences, (8, 14)):
+        difference = entry["final_error"]
+        np.testing.assert_allclose(
+            segment,
+            [[depth, -100 * difference.ci_high], [depth, -100 * difference.ci_low]],
+        )
+    assert axis.get_xscale() == "log" and list(axis.get_xticks()) == [8, 14]
+    assert axis.get_title() == "Does a deeper network gain more? (95% CI)"
+    assert axis.get_xlabel() == "depth (layers)"
+    assert axis.get_ylabel() == "gain: error without - with (points)"
     one_depth = ExperimentResult(variants[:2], [], {}, differences[:1], [], {})
     assert plot_depth_sweep(one_depth, str(tmp_path / "none.png")) is None
     assert Variant("cifar_resnet8", 2).name == "cifar_resnet8-k2"

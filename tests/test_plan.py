@@ -5,8 +5,10 @@ import re
 
 import keras
 import pytest
+from matplotlib.colors import to_rgba
 
 import keras_eraserelu as ker
+from keras_eraserelu.core.plan_plot import COLORS
 from tests.test_rewrite import residual_net
 
 
@@ -87,8 +89,85 @@ def test_plan_reports_as_table_dict_and_picture(resnet50, tmp_path):
     assert data["erased"] == [s.path for s in plan.erased]
     assert len(data["modules"]) == 16 and data["boundary"] == "merge"
     path = tmp_path / "plan.png"
-    plan.plot(path)
-    assert path.stat().st_size > 10_000
+    figure = plan.plot(path)
+    assert_draws_plan(figure, plan, [1] + [3] * 16)
+    assert path.exists()
+    # The stem's ReLU is kept; each module's last ReLU (position 2) is erased.
+    cells = plan_cells(figure)
+    assert [color for color, _ in cells[0]] == [to_rgba(COLORS["keep"])]
+    for row in cells[1:]:
+        assert [color for color, _ in row] == [to_rgba(COLORS["keep"])] * 2 + [
+            to_rgba(COLORS["erase"])
+        ]
+    assert [row[2][1] for row in cells[1:]] == names(plan)
+    assert legend_entries(figure) == [
+        ("erased by this plan", to_rgba(COLORS["erase"])),
+        ("kept", to_rgba(COLORS["keep"])),
+    ]
+
+
+def plan_cells(figure):
+    """The picture's cells, `[[(rgba, text), ...] per row]`, top row first."""
+    axis = figure.axes[0]
+    texts = {}
+    for text in axis.texts:  # centred in its cell
+        x, y = text.get_position()
+        texts[round(x - 0.47), round(-y)] = text.get_text()
+    rows = {}
+    for cell in axis.patches:
+        x, y = round(cell.get_x()), round(-cell.get_y() - 0.42)
+        assert (cell.get_width(), cell.get_height()) == pytest.approx((0.94, 0.84))
+        rows.setdefault(y, {})[x] = (cell.get_facecolor(), texts.get((x, y)))
+    assert sorted(rows) == list(range(len(rows)))
+    for row in rows.values():  # every row starts at position 0, without gaps
+        assert sorted(row) == list(range(len(row)))
+    return [[rows[y][x][:2] for x in sorted(rows[y])] for y in sorted(rows)]
+
+
+def legend_entries(figure):
+    """`(label, rgba)` of each legend entry."""
+    legend = figure.axes[0].get_legend()
+    return [
+        (text.get_text(), handle.get_facecolor())
+        for text, handle in zip(legend.get_texts(), legend.legend_handles)
+    ]
+
+
+def assert_draws_plan(figure, plan, sites_per_row):
+    """`figure` draws `plan`: a row of cells per module (stem and head apart),
+    one cell per site named after it and coloured by the plan's decision."""
+    stem = [s for s in plan.sites if s.module is None and s.module_name != "head"]
+    head = [s for s in plan.sites if s.module_name == "head"]
+    rows = [("stem", stem)] + [
+        (
+            f"{module.index}: {module.name}",
+            sorted(
+                (s for s in plan.sites if s.module == module.index),
+                key=lambda s: s.position,
+            ),
+        )
+        for module in plan.modules
+    ]
+    rows = [(label, sites) for label, sites in rows + [("head", head)] if sites]
+    assert [len(sites) for _, sites in rows] == sites_per_row
+    axis = figure.axes[0]
+    assert [t.get_text() for t in axis.get_yticklabels()] == [r[0] for r in rows]
+    states = set()
+    for row, (_, sites) in zip(plan_cells(figure), rows, strict=True):
+        expected = []
+        for site in sites:
+            state = site.decision
+            if site.erased_before:
+                state = "erased"
+            elif site.decision == "keep" and site.reason.startswith("kind "):
+                state = "not targeted"
+            states.add(state)
+            expected.append((to_rgba(COLORS[state]), site.name))
+        assert row == expected
+    assert [color for _, color in legend_entries(figure)] == [
+        to_rgba(COLORS[state]) for state in COLORS if state in states
+    ]
+    assert axis.get_title() == plan.summary()
 
 
 def test_clipped_and_leaky_kinds_need_asking_and_warn():

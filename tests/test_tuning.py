@@ -163,15 +163,27 @@ def test_a_users_model_and_data(tmp_path):
     x, y = digits_arrays()["train"]
     train = tf.data.Dataset.from_tensor_slices((x[:256], y[:256])).batch(64)
     validation = tf.data.Dataset.from_tensor_slices((x[256:320], y[256:320])).batch(64)
+    # The grid's first trial takes the defaults: erase every module's last ReLU.
     result = tune_placements(
         block_model(), (train, validation), space=("position", "stage"),
-        tuner="random", max_trials=1, epochs=1, directory=str(tmp_path), verbose=0,
+        tuner="grid", max_trials=1, epochs=1, directory=str(tmp_path), verbose=0,
     )  # fmt: skip
     [row] = result.trials
     assert (
         row["status"] == "COMPLETED" and row["batch_size"] == 64
     )  # read from the data
-    assert result.best_model.get_layer("b1_relu1") is not None
+    # The best model is the user's model with the best placement erased: each
+    # erased site an Identity layer, every other ReLU left as it was.
+    plan = plan_erasure(block_model(), **result.best_placement)
+    erased = {site.name for site in plan.erased}
+    assert erased == {"b1_out", "b2_out", "b3_out"} and row["erased"] == 3
+    relus = [f"b{b}_{n}" for b in (1, 2, 3) for n in ("relu1", "relu2", "out")]
+    for name in relus:
+        layer = result.best_model.get_layer(name)
+        assert type(layer) is (layers.Identity if name in erased else layers.ReLU)
+    assert result.best_model.get_layer("stem").activation is keras.activations.relu
+    assert {s.name for s in plan_erasure(result.best_model).erased_before} == erased
+    assert_scores_on(result.best_model, validation, result.best_score)
 
 
 def test_fit_tunes_epochs_and_batch_size():
@@ -224,7 +236,19 @@ def test_each_tuner_completes_every_trial_with_a_score(tuner, tmp_path):
     base = keras.models.clone_model(result.tuner.hypermodel.base_model)
     erased = plan_erasure(base, **result.best_placement).erased
     assert {site.module_name for site in erased} == set(best["erased_modules"])
-    assert isinstance(result.best_model, keras.Model)
+    # The best model is the best trial's trained model: it was trained (its
+    # weights left the base model's) and scores the best score again on the
+    # validation batches the trial was scored on.
+    hypermodel = result.tuner.hypermodel
+    assert not all(
+        np.array_equal(ours, theirs)
+        for ours, theirs in zip(
+            result.best_model.get_weights(), hypermodel.base_model.get_weights()
+        )
+    )
+    _, validation = hypermodel.data(best["batch_size"])
+    validation = validation.take(hypermodel.validation_steps)
+    assert_scores_on(result.best_model, validation, result.best_score)
     erased_model = erase_relu(base, **result.best_placement)
     assert [s.path for s in plan_erasure(result.best_model).erased_before] == [
         s.path for s in plan_erasure(erased_model).erased_before
@@ -481,6 +505,12 @@ def test_a_killed_search_resumes_without_redoing_completed_trials(tmp_path):
     assert len(again.trials) == 3
     with pytest.raises(ValueError, match="holds another search.*epochs=\\[1\\]"):
         tune_placements("cifar_vgg_tiny", "digits", epochs=2, **options)
+
+
+def assert_scores_on(model, data, score):
+    """`model` has validation accuracy `score` on `data` (the trial's batches)."""
+    metrics = model.evaluate(data, verbose=0, return_dict=True)
+    assert metrics["accuracy"] == pytest.approx(score, abs=1e-6)
 
 
 def _fixed(values):
