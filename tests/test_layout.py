@@ -221,3 +221,32 @@ def test_the_rules_catch_what_they_forbid(tmp_path):
         "keras_eraserelu.training.trainer:1: ['erase'] are not in "
         "keras_eraserelu.core.__all__"
     ]
+
+
+def test_subpackages_are_attributes_and_the_heavy_ones_load_when_used():
+    import os
+    import subprocess
+    import sys
+
+    code = textwrap.dedent("""
+        import sys
+        import keras_eraserelu as ker
+        heavy = ("keras_tuner", "tensorflow_datasets")
+        print(sorted(name for name in heavy if name in sys.modules))
+        print(ker.models.create_model("cifar_resnet8").name)
+        print(ker.training.train.__name__, ker.data.load_dataset.__name__)
+        print(ker.experiments.compare.__name__, ker.tuning.tune_placements.__name__)
+        print("keras_tuner" in sys.modules)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == [
+        "[]",  # neither Keras Tuner nor TensorFlow Datasets at import
+        "cifar_resnet8",
+        "train load_dataset",
+        "compare tune_placements",
+        "True",  # ker.tuning loaded Keras Tuner
+    ]
