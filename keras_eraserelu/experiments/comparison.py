@@ -145,7 +145,7 @@ def compare(
     Args:
         variants: list of `Variant`, `(model, erase)` pairs, registry names
             or builders.
-        dataset: str. A name of `keras_eraserelu.data.pipelines.DATASETS`.
+        dataset: str. A name of `keras_eraserelu.data.DATASETS`.
             Defaults to "digits".
         seeds: int n (seeds 0..n-1) or a list of ints. Defaults to 3.
         recipe: str or None. A recipe for all variants; None: each model's.

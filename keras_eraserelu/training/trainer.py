@@ -131,7 +131,7 @@ def train(
     Args:
         model: str or callable. A registry name, or a builder called as
             `builder(input_shape=..., classes=...)` returning a keras.Model.
-        dataset: str. A name of `keras_eraserelu.data.pipelines.DATASETS`.
+        dataset: str. A name of `keras_eraserelu.data.DATASETS`.
         erase: str, int or list. Placement to erase before training: "none",
             "last", "first", "all", an int k, or site names.
         epochs: int or None. Defaults to the recipe's; milestones keep their

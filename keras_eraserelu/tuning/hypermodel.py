@@ -103,7 +103,7 @@ class PlacementHyperModel(keras_tuner.HyperModel):
             Sequential model (used as is: its weights start every trial).
         space: str or sequence of str. See the module docstring. Defaults to
             `"per_module"`.
-        dataset: str or tuple. A name of `keras_eraserelu.data.pipelines.DATASETS`, or
+        dataset: str or tuple. A name of `keras_eraserelu.data.DATASETS`, or
             `(train, validation)` batched `tf.data.Dataset`s of
             `(images, labels)` for a user's model. Defaults to `"digits"`.
         recipe: str, Recipe or None. Optimizer and learning-rate schedule.
