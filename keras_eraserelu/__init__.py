@@ -13,7 +13,9 @@ ker.training.train("cifar_resnet20", "cifar10", erase="last", out="runs/r20")
 The package is laid out by layer, each a subpackage reachable as an
 attribute: `core` (Keras only: the graph walker, the plan, the rewriter),
 `models` and `data` above it, `training` above those, `experiments` and
-`tuning` on top. `data`, `experiments` and `tuning` load on first use.
+`tuning` on top. `experiments` and `tuning` load on first use (`data` comes
+with `training`; TensorFlow Datasets loads only when a catalogue data set is
+read).
 
 Importing the package registers every class it can put in a `.keras` file
 (layers, the optimizer and its schedule: `models` and `training` load with
@@ -24,7 +26,7 @@ with Keras alone.
 
 import importlib
 
-from keras_eraserelu import core, models, training
+from keras_eraserelu import core, data, models, training
 from keras_eraserelu.core import (
     KNOWN_KINDS,
     RELU_KINDS,
@@ -41,7 +43,7 @@ from keras_eraserelu.core import (
 from keras_eraserelu.models import export_plain
 from keras_eraserelu.version import __version__ as __version__
 
-_LAZY_SUBPACKAGES = ("data", "experiments", "tuning")
+_LAZY_SUBPACKAGES = ("experiments", "tuning")
 
 __all__ = [
     "ErasableReLU",
@@ -66,8 +68,8 @@ __all__ = [
 
 
 def __getattr__(name):
-    """`keras_eraserelu.data`, `.experiments`, `.tuning`: imported when first
-    used (Keras Tuner and matplotlib load only then)."""
+    """`keras_eraserelu.experiments` and `.tuning`: imported when first used
+    (Keras Tuner loads only then)."""
     if name in _LAZY_SUBPACKAGES:
         return importlib.import_module(f"keras_eraserelu.{name}")
     raise AttributeError(f"module 'keras_eraserelu' has no attribute {name!r}")

@@ -328,9 +328,9 @@ def test_tpu_without_tpu_is_a_clear_error(no_cluster):
 
 
 def test_unknown_strategy_name_suggests_a_close_one():
-    with pytest.raises(ValueError, match=r"Unknown name='mirored'.*'mirrored'"):
+    with pytest.raises(ValueError, match=r"Unknown strategy='mirored'.*'mirrored'"):
         make_strategy("mirored")
-    with pytest.raises(TypeError, match=r"must be a str.*Received: name=2"):
+    with pytest.raises(TypeError, match=r"must be a str.*Received: strategy=2"):
         make_strategy(2)
     assert "multiworker" in STRATEGY_CHOICES
 

@@ -64,11 +64,11 @@ for path in paths:
     except Exception as error:
         report["without"][path] = {"error": f"{type(error).__name__}: {error}"}
 
-import keras_eraserelu  # noqa: E402  (alone: no .training, no tuner)
+import keras_eraserelu  # noqa: E402  (alone: no tuner, no data sets)
 
 report["heavy"] = [
     name
-    for name in ("keras_eraserelu.training.trainer", "keras_eraserelu.tuning.search",
+    for name in ("keras_eraserelu.tuning", "keras_eraserelu.experiments",
                  "keras_tuner", "tensorflow_datasets", "matplotlib")
     if name in sys.modules and name not in loaded
 ]
@@ -359,7 +359,7 @@ def test_export_plain_keeps_nesting_sharing_and_sequential_models():
     z = inner(shared(keras.layers.Activation("linear", name="other")(x)))
     model = keras.Model(inputs_, keras.layers.Add(name="add")([y, z]), name="outer")
     random_statistics(model, seed=3)
-    model.compile(optimizer=ker.optimizers.CoupledSGD(0.1, l2=1e-4), loss="mse")
+    model.compile(optimizer=ker.training.CoupledSGD(0.1, l2=1e-4), loss="mse")
     plain = ker.export_plain(model)
     data = inputs((8, 8, 2))
     np.testing.assert_allclose(outputs(plain, data), outputs(model, data), **CLOSE)

@@ -96,7 +96,7 @@ def make_strategy(name="auto", *, tpu=None):
     strategy.num_replicas_in_sync  # number of GPUs, or of logical CPUs
     ```
     """
-    check_choice("name", name, STRATEGY_CHOICES)
+    check_choice("strategy", name, STRATEGY_CHOICES)
     if name == "auto":
         return _auto_strategy(tpu)
     if name == "cpu":
