@@ -19,7 +19,7 @@ from keras_eraserelu.core.erasable import (
     finalize_erasure,
     make_erasable,
 )
-from keras_eraserelu.core.layers import ErasableReLU
+from keras_eraserelu.core.erasable_relu import ErasableReLU
 from keras_eraserelu.training.callbacks import (
     ActivationStats,
     GradientStats,

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import keras_eraserelu as ker
-from keras_eraserelu.core.layers import ErasableReLU
+from keras_eraserelu.core.erasable_relu import ErasableReLU
 from keras_eraserelu.models import FusedBatchNormalization, create_model
 from keras_eraserelu.models.layers import ZeroPadShortcut
 

@@ -28,8 +28,8 @@ from keras_eraserelu.core.erasable import (
     finalize_erasure,
     make_erasable,
 )
+from keras_eraserelu.core.erasable_relu import ErasableReLU
 from keras_eraserelu.core.flatgraph import is_graph_model
-from keras_eraserelu.core.layers import ErasableReLU
 from keras_eraserelu.core.modules import Module
 from keras_eraserelu.core.plan import (
     RATIO_FROM_CHOICES,

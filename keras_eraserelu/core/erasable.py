@@ -23,8 +23,8 @@ import keras
 
 from keras_eraserelu.core.checks import check_choice, check_model
 from keras_eraserelu.core.cloning import Replacement, rewrite_model
+from keras_eraserelu.core.erasable_relu import ErasableReLU
 from keras_eraserelu.core.flatgraph import FlatGraph
-from keras_eraserelu.core.layers import ErasableReLU
 from keras_eraserelu.core.plan import ErasePlan, plan_erasure
 from keras_eraserelu.core.rewrite import resolve_targets
 from keras_eraserelu.core.sites import activation_of

@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass
 import keras
 
 from keras_eraserelu.core.checks import check_model, did_you_mean
+from keras_eraserelu.core.erasable_relu import ErasableReLU
 from keras_eraserelu.core.flatgraph import FlatGraph, is_graph_model
-from keras_eraserelu.core.layers import ErasableReLU
 
 RELU_KINDS = ("relu", "relu6", "leaky", "thresholded", "erasable")
 ERASED_KIND = "linear"
