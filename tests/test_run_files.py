@@ -265,3 +265,27 @@ def test_cli_refuses_unusable_or_busy_output_directories(tmp_path, capsys):
     finally:
         process.kill()
         process.wait()
+
+
+def test_cli_refuses_an_unwritable_or_full_output_directory(
+    tmp_path, monkeypatch, capsys
+):
+    argv = ["train", "--model", "cifar_resnet8", "--dataset", "digits"]
+    real_access = os.access
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda path, mode: path != str(tmp_path) and real_access(path, mode),
+    )
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("eraserelu train: error: The output directory ")
+    assert "is not writable: no permission to write in" in error
+    monkeypatch.setattr(os, "access", real_access)
+
+    usage = run_record.shutil.disk_usage(tmp_path)._replace(free=2**20)
+    monkeypatch.setattr(run_record.shutil, "disk_usage", lambda path: usage)
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    assert "No space left for the output directory" in capsys.readouterr().err
+    assert main(["compare", "--models", "cifar_resnet8", "--out", str(tmp_path)]) == 2
+    assert "1.0 MiB free" in capsys.readouterr().err
