@@ -6,16 +6,17 @@ Example:
 import keras_eraserelu as ker
 plan = ker.plan_erasure(model)       # dry run: which ReLUs, and why
 new_model = ker.erase_relu(model)    # the last ReLU of every module made linear
+folded, report = ker.fold_linear(new_model)   # fewer layers, same outputs
 ker.models.create_model("cifar_resnet110", erase="last")
 ker.training.train("cifar_resnet20", "cifar10", erase="last", out="runs/r20")
 ```
 
 The package is laid out by layer, each a subpackage reachable as an
 attribute: `core` (Keras only: the graph walker, the plan, the rewriter),
-`models` and `data` above it, `training` above those, `experiments` and
-`tuning` on top. `experiments` and `tuning` load on first use (`data` comes
-with `training`; TensorFlow Datasets loads only when a catalogue data set is
-read).
+`models`, `data` and `folding` (`fold_linear`, Keras only) above it,
+`training` above those, `experiments` and `tuning` on top. `experiments` and
+`tuning` load on first use (`data` comes with `training`; TensorFlow
+Datasets loads only when a catalogue data set is read).
 
 Importing the package registers every class it can put in a `.keras` file
 (layers, the optimizer and its schedule: `models` and `training` load with
@@ -26,7 +27,7 @@ with Keras alone.
 
 import importlib
 
-from keras_eraserelu import core, data, models, training
+from keras_eraserelu import core, data, folding, models, training
 from keras_eraserelu.core import (
     KNOWN_KINDS,
     RELU_KINDS,
@@ -40,6 +41,7 @@ from keras_eraserelu.core import (
     make_erasable,
     plan_erasure,
 )
+from keras_eraserelu.folding import FoldReport, SpatialBias, fold_linear
 from keras_eraserelu.models import export_plain
 from keras_eraserelu.version import __version__ as __version__
 
@@ -48,10 +50,12 @@ _LAZY_SUBPACKAGES = ("experiments", "tuning")
 __all__ = [
     "ErasableReLU",
     "ErasePlan",
+    "FoldReport",
     "KNOWN_KINDS",
     "Module",
     "RELU_KINDS",
     "ReluSite",
+    "SpatialBias",
     "core",
     "data",
     "erase_relu",
@@ -59,6 +63,8 @@ __all__ = [
     "export_plain",
     "finalize_erasure",
     "find_relus",
+    "fold_linear",
+    "folding",
     "make_erasable",
     "models",
     "plan_erasure",

@@ -1,7 +1,7 @@
 """The package's layers, enforced by reading its imports (AST, nothing run).
 
-core <- models, data <- training <- experiments, tuning <- eraserelu (the
-command line): a module imports from its own subpackage or from a lower
+core <- models, data, folding <- training <- experiments, tuning <- eraserelu
+(the command line): a module imports from its own subpackage or from a lower
 layer, never from above or from beside; another subpackage only through the
 names its `__init__` declares in `__all__`; no `_private` name from another
 module; no import cycle, function-level imports included; and the command
@@ -13,8 +13,8 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-LAYERS = {"core": 0, "models": 1, "data": 1, "training": 2, "experiments": 3,
-          "tuning": 3}  # fmt: skip
+LAYERS = {"core": 0, "models": 1, "data": 1, "folding": 1, "training": 2,
+          "experiments": 3, "tuning": 3}  # fmt: skip
 PACKAGE = "keras_eraserelu"
 CLI = "eraserelu"
 CLI_COMMANDS = "eraserelu.commands"  # imported only once the arguments parsed
