@@ -10,7 +10,7 @@ Example:
 
 ```python
 parser.add_argument("--batch-size", type=int_at_least(1))
-parser.add_argument("--dataset", type=dataset_name, default="cifar10")
+parser.add_argument("--dataset", type=dataset_value, default="cifar10")
 # eraserelu train: error: argument --batch-size: expected an int >= 1.
 # Received: '0'.
 ```
@@ -102,12 +102,67 @@ def choice(choices):
     return check
 
 
-def dataset_name(text):
-    """A name of the data-set catalogue (`keras_eraserelu.data.catalogue.DATASETS`).
+def dataset_value(text):
+    """A `--dataset`: a catalogue name (`names.DATASETS`), "tfds:NAME", an
+    existing directory of class folders or `.npz` file, or a name that a
+    `--dataset-module` or an installed entry point registers (checked once
+    all arguments are parsed: `registered_dataset_names`, `check_dataset`).
 
     The one place that says which `--dataset` values are valid.
     """
-    return choice(names.DATASETS)(text)
+    if text.startswith("tfds:"):
+        if not re.fullmatch(r"tfds:[a-z0-9_]+(/[\w.-]+)?(:[\d.*]+)?", text):
+            _fail("tfds:NAME with a tensorflow-datasets name, e.g. tfds:cmaterdb", text)
+        return text
+    if text.endswith(".npz") and not os.path.isfile(text):
+        _fail("an existing .npz file holding x_train, y_train, x_test, y_test", text)
+    return text
+
+
+def check_dataset(text, registered):
+    """Raises `argparse.ArgumentTypeError` unless `text` is a valid
+    `--dataset` once the `registered` names are known."""
+    if (
+        text in names.DATASETS
+        or text in registered
+        or text.startswith("tfds:")
+        or os.path.isdir(text)
+        or (text.endswith(".npz") and os.path.isfile(text))
+    ):
+        return text
+    choices = sorted(set(names.DATASETS) | set(registered))
+    _fail(
+        f"a catalogue name ({', '.join(names.DATASETS)}), a registered name "
+        f"({', '.join(registered) or 'none: see --dataset-module'}), tfds:NAME, "
+        "a directory of class folders or a .npz file",
+        text,
+        _hint(text, choices),
+    )
+
+
+def registered_dataset_names():
+    """The names of installed `keras_eraserelu.datasets` entry points
+    (read from package metadata: nothing is imported)."""
+    import importlib.metadata
+
+    group = importlib.metadata.entry_points(group="keras_eraserelu.datasets")
+    return sorted(entry.name for entry in group)
+
+
+def image_size(text):
+    """`--image-size`: `S` (square) or `H,W`, positive ints: a tuple."""
+    values = shape(text)
+    if len(values) not in (1, 2):
+        _fail("an int S or H,W, e.g. 64 or 64,48", text)
+    return values * 2 if len(values) == 1 else values
+
+
+def model_value(text):
+    """A `--model`: a registry or keras.applications name (checked when the
+    library loads, with close matches), or an existing `.keras` file."""
+    if text.endswith(".keras") and not os.path.isfile(text):
+        _fail("an existing .keras file, a registry or a keras.applications name", text)
+    return text
 
 
 def placement(words):

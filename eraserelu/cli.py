@@ -11,6 +11,7 @@ Example:
 eraserelu inspect ResNet50 --plot resnet50_plan.png
 eraserelu inspect my_model.keras --where first --exclude "stage4_*"
 eraserelu export my_model.keras my_model_plain.keras
+eraserelu fold my_model.keras --out my_model_folded.keras --residuals
 eraserelu models "cifar_resnet*"
 ```
 """
@@ -65,6 +66,8 @@ def main(argv=None):
     from eraserelu import commands as cli_commands
 
     try:
+        if getattr(args, "dataset", None) is not None:
+            cli_commands.check_dataset_args(args)
         return getattr(cli_commands, args.runner)(args)
     except USER_ERRORS as error:
         print(f"eraserelu {args.command}: error: {error}", file=sys.stderr)
@@ -89,6 +92,7 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_inspect(commands)
     _add_export(commands)
+    _add_fold(commands)
     _add_models(commands)
     _add_train(commands)
     _add_tune(commands)
@@ -130,6 +134,47 @@ def _add_export(commands):
     export.set_defaults(runner="run_export")
 
 
+def _add_fold(commands):
+    fold = commands.add_parser(
+        "fold",
+        help="fold batch norms, linear chains and residuals into fewer layers",
+        description="Load MODEL and fold what is linear in it (fold_linear): "
+        "Identity layers removed, batch norms folded into a neighbouring "
+        "convolution or Dense layer, chains of linear layers merged, with "
+        "--residuals linear branches merged with their identity shortcut. The "
+        "outputs are checked on a probe batch; the report is printed and the "
+        "folded model written to --out through a temporary file.",
+    )
+    fold.add_argument("model", metavar="MODEL", help=o.MODEL_HELP)
+    fold.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        type=a.writable_file(".keras"),
+        help="the .keras to write",
+    )
+    o.add_input_shape(fold)
+    fold.add_argument(
+        "--no-batch-norm", action="store_true", help="leave the batch norms as they are"
+    )
+    fold.add_argument(
+        "--chains",
+        default="cheaper",
+        type=a.choice(names.FOLD_CHAINS),
+        help=f"merge chains of linear layers: {o.one_of(names.FOLD_CHAINS, 'cheaper')}"
+        " (cheaper: where the merged layer needs fewer FLOPs)",
+    )
+    fold.add_argument(
+        "--residuals",
+        action="store_true",
+        help="fold linear branches and their identity shortcut into one kernel",
+    )
+    fold.add_argument(
+        "--json", metavar="PATH", type=a.writable_file(), help="write the report (JSON)"
+    )
+    fold.set_defaults(runner="run_fold")
+
+
 def _add_models(commands):
     models = commands.add_parser(
         "models", help="list the registered models with their parameter counts"
@@ -146,16 +191,18 @@ def _add_models(commands):
 def _add_train(commands):
     train = commands.add_parser(
         "train",
-        help="train a registry model on a data set with a paper's recipe",
+        help="train a model on a data set with a paper's recipe",
         description="Train one model; resumable: run the same command again "
         "after a crash and it continues from the last finished epoch.",
     )
     train.add_argument(
         "--model",
         default="cifar_resnet20",
-        help="registry name. Defaults to %(default)s",
+        type=a.model_value,
+        help=f"{o.MODEL_HELP}. Defaults to %(default)s",
     )
     o.add_dataset(train)
+    o.add_keep_weights(train)
     train.add_argument(
         "--erase",
         default="none",
@@ -216,9 +263,11 @@ def _add_tune(commands):
     tune.add_argument(
         "--model",
         default="cifar_resnet20",
-        help="registry name. Defaults to %(default)s",
+        type=a.model_value,
+        help=f"{o.MODEL_HELP}. Defaults to %(default)s",
     )
     o.add_dataset(tune)
+    o.add_keep_weights(tune)
     tune.add_argument(
         "--space",
         default="per_module",
@@ -295,7 +344,8 @@ def _add_compare(commands):
     compare.add_argument(
         "--models",
         type=a.name_list,
-        help="comma-separated registry names, e.g. cifar_resnet20,cifar_resnet56",
+        help="comma-separated models: registry or keras.applications names or "
+        ".keras files, e.g. cifar_resnet20,my_net.keras",
     )
     compare.add_argument(
         "--erase",
@@ -311,6 +361,7 @@ def _add_compare(commands):
         "models x --erase, the 'deeper benefits more' sweep",
     )
     o.add_dataset(compare)
+    o.add_keep_weights(compare)
     compare.add_argument(
         "--seeds", type=o.POSITIVE, default=5, help="seeds 0..N-1. Defaults to 5"
     )

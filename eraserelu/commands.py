@@ -17,11 +17,14 @@ run_inspect(args)   # prints the plan of cifar_resnet20, returns 0
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
 import sys
 import zipfile
+
+from eraserelu import arguments
 
 
 def placement_from_args(args):
@@ -82,6 +85,43 @@ def check_keras_archive(path):
     )
 
 
+def check_dataset_args(args):
+    """Imports `--dataset-module` (its `register_dataset` calls), then checks
+    `--dataset` against every name known; raises a ValueError naming it."""
+    registered = arguments.registered_dataset_names()
+    if args.dataset_module:
+        import importlib
+
+        try:
+            importlib.import_module(args.dataset_module)
+        except ImportError as error:
+            raise ValueError(
+                f"argument --dataset-module: cannot import {args.dataset_module!r}: "
+                f"{error}. Expected an importable module (on PYTHONPATH) that calls "
+                "keras_eraserelu.data.register_dataset."
+            ) from None
+        from keras_eraserelu.data import registered_names
+
+        registered = sorted(set(registered) | set(registered_names()))
+    try:
+        arguments.check_dataset(args.dataset, registered)
+    except argparse.ArgumentTypeError as error:
+        raise ValueError(f"argument --dataset: {error}") from None
+
+
+def dataset_from_args(args):
+    """`--dataset` with the options of a user's data: the name or path as
+    given, or a `DataSource` when `--image-size` or `--validation-split` is."""
+    if args.image_size is None and args.validation_split is None:
+        return args.dataset
+    from keras_eraserelu.data import dataset_source
+
+    options = {"image_size": args.image_size, "data_dir": args.data_dir}
+    if args.validation_split is not None:
+        options["validation_split"] = args.validation_split
+    return dataset_source(args.dataset, **options)
+
+
 def run_inspect(args):
     from keras_eraserelu.core import plan_erasure
 
@@ -121,7 +161,7 @@ def run_train(args):
     jit = {"auto": "auto", "on": True, "off": False}[args.jit_compile]
     result = train(
         args.model,
-        args.dataset,
+        dataset_from_args(args),
         erase=args.erase,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -139,6 +179,7 @@ def run_train(args):
         activation_stats=args.activation_stats,
         gradient_stats=args.gradient_stats or False,
         verbose=args.verbose,
+        reinitialize=not args.keep_weights,
     )
     final = result.final
     print(
@@ -153,7 +194,7 @@ def run_tune(args):
 
     result = tune_placements(
         args.model,
-        args.dataset,
+        dataset_from_args(args),
         space=args.space,
         tuner=args.tuner,
         max_trials=args.max_trials,
@@ -172,6 +213,7 @@ def run_tune(args):
         steps_per_epoch=args.steps_per_epoch,
         validation_steps=args.validation_steps,
         data_dir=args.data_dir,
+        reinitialize=not args.keep_weights,
     )
     if result.role == "worker":
         print(f"worker done; the chief writes the results in {result.project_dir}")
@@ -210,7 +252,7 @@ def run_compare(args):
         )
     compare(
         variants,
-        args.dataset,
+        dataset_from_args(args),
         args.seeds,
         args.recipe,
         out=args.out,
@@ -225,6 +267,7 @@ def run_compare(args):
         target_accuracy=args.target_accuracy,
         gradient_stats=args.gradient_stats or False,
         verbose=args.verbose,
+        reinitialize=not args.keep_weights,
     )
     return 0
 
@@ -242,6 +285,39 @@ def run_export(args):
         f"standard Keras model ({plain.count_params():,d} params) written to {args.out}"
     )
     return 0
+
+
+def run_fold(args):
+    from keras_eraserelu.folding import fold_linear
+
+    model = load_model_by_name(args.model, args.input_shape)
+    folded, report = fold_linear(
+        model,
+        batch_norm=not args.no_batch_norm,
+        chains=False if args.chains == "none" else args.chains,
+        residuals=args.residuals,
+    )
+    print(report)
+    save_atomically(folded, args.out)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(report.to_dict(), handle, indent=2)
+        print(f"report written to {args.json}")
+    print(f"folded model ({folded.count_params():,d} params) written to {args.out}")
+    return 0
+
+
+def save_atomically(model, path):
+    """Saves `model` to a temporary `.keras` file beside `path`, then renames
+    it: an interrupted save leaves no half-written file under `path`."""
+    folder = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 def run_demo(args):

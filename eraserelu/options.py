@@ -8,7 +8,7 @@ Example:
 
 ```python
 train = commands.add_parser("train")
-add_dataset(train)            # --dataset, one of the data-set catalogue
+add_dataset(train)            # --dataset and the options of a user's data
 add_training_arguments(train, each="the model family's")
 ```
 """
@@ -63,8 +63,38 @@ def add_dataset(parser):
     parser.add_argument(
         "--dataset",
         default="cifar10",
-        type=a.dataset_name,
-        help=one_of(names.DATASETS, "cifar10"),
+        type=a.dataset_value,
+        help=f"{one_of(names.DATASETS)}; or tfds:NAME (any tensorflow-datasets "
+        "image classification set), a directory of class folders, a .npz file "
+        "(x_train, y_train, x_test, y_test) or a name registered by "
+        "--dataset-module. Defaults to cifar10",
+    )
+    parser.add_argument(
+        "--dataset-module",
+        metavar="MODULE",
+        help="a Python module to import first, which calls "
+        "keras_eraserelu.data.register_dataset (e.g. my_project.data)",
+    )
+    parser.add_argument(
+        "--validation-split",
+        type=a.number_in(0, 1, high_open=True),
+        help="for a folder without train/ and test/ (or a registered (x, y)): the "
+        "part held out for validation, in (0, 1). Defaults to 0.1",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=a.image_size,
+        help="resize the images: S or H,W (needed for folders or tfds sets of "
+        "mixed sizes)",
+    )
+
+
+def add_keep_weights(parser):
+    parser.add_argument(
+        "--keep-weights",
+        action="store_true",
+        help="a .keras model starts from its own weights (fine-tuning); by "
+        "default each seed re-initializes it",
     )
 
 

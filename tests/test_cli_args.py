@@ -104,7 +104,8 @@ BAD_VALUES = [
         ["train", "--dataset", "cifar11", *OUT],
         "--dataset",
         "cifar11",
-        "'cifar10', 'cifar100', 'digits'.*Received: 'cifar11'. Did you mean 'cifar10'?",
+        "cifar10, cifar100, digits.*tfds:NAME.*Received: 'cifar11'. "
+        "Did you mean 'cifar10'?",
     ),
     (
         ["train", "--strategy", "gpus", *OUT],
@@ -157,7 +158,7 @@ BAD_VALUES = [
     (["compare", "--models", ",", *OUT], "--models", ",", "comma-separated names"),
     (["compare", "--batch-size", "0", *OUT], "--batch-size", "0", "an int >= 1"),
     (["compare", "--verbose", "3", *OUT], "--verbose", "3", "one of ['0', '1', '2']"),
-    (["compare", "--dataset", "svhn", *OUT], "--dataset", "svhn", "'svhn_cropped'"),
+    (["compare", "--dataset", "svhn", *OUT], "--dataset", "svhn", "svhn_cropped"),
     (["tune", "--tuner", "bayes", *OUT], "--tuner", "bayes", "'bayesian', 'random'"),
     (["tune", "--space", "foo", *OUT], "--space", "foo", "'per_module', 'ratio'"),
     (
@@ -279,6 +280,7 @@ def test_every_command_is_offered_and_every_option_has_help():
     assert set(commands) == {
         "inspect",
         "export",
+        "fold",
         "models",
         "train",
         "tune",

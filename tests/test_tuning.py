@@ -146,15 +146,23 @@ def test_position_combines_with_ratio_and_ignores_hyperband_values():
     assert hypermodel.training_values({**values, **hyperband}) == (3, 32)
 
 
-def test_every_trial_starts_from_the_users_weights():
+def test_every_trial_starts_from_the_same_weights_yours_or_fresh_ones():
     model = block_model()
-    hypermodel = PlacementHyperModel(model, "per_module", **FAST)
+    given = [w.copy() for w in model.get_weights()]
+    kept = PlacementHyperModel(model, "per_module", reinitialize=False, **FAST)
+    fresh = PlacementHyperModel(model, "per_module", **FAST)  # reinitialize=True
+    starts = []
     for erase in (True, False):
         values = {"b1_out": erase, "b2_out": not erase, "b3_out": erase}
-        trial_model = hypermodel.build(_fixed(values))
-        for ours, theirs in zip(trial_model.get_weights(), model.get_weights()):
+        for ours, theirs in zip(kept.build(_fixed(values)).get_weights(), given):
             np.testing.assert_array_equal(ours, theirs)
-    assert plan_erasure(model).erased_before == []  # the user's model untouched
+        starts.append(fresh.build(_fixed(values)).get_weights())
+    for first, second in zip(*starts):
+        np.testing.assert_array_equal(first, second)  # every trial: the same start
+    assert any(not np.array_equal(a, b) for a, b in zip(starts[0], given))
+    for now, before in zip(model.get_weights(), given):  # the user's model untouched
+        np.testing.assert_array_equal(now, before)
+    assert plan_erasure(model).erased_before == []
 
 
 def test_a_users_model_and_data(tmp_path):
@@ -335,9 +343,8 @@ def test_a_placement_that_cannot_be_built_stops_the_search_at_once(tmp_path):
             "Hyperband chooses each trial's epochs",
         ),
         ("mlp", {}, "Model 'mlp' has no basic modules"),
-        ("blocks", {"dataset": "mnist"}, r"takes inputs \(8, 8, 1\).*\(28, 28, 1\)"),
-        ("cifar_vgg_tiny", {"dataset": ([], [])}, "pass a built model"),
-        ("blocks", {"dataset": ([], []), "batch_size": [8, 16]}, "can be tuned only"),
+        ("blocks", {"dataset": "cifar10"}, r"inputs of shape \(8, 8, 1\).*\(8, 8, 3\)"),
+        ("cifar_vgg_tiny", {"dataset": ([], [])}, "`x` must be numeric images"),
     ],
 )
 def test_bad_configurations_raise_before_the_tuner_exists(

@@ -5,6 +5,7 @@ Example:
 ```python
 from keras_eraserelu.data import load_dataset
 train = load_dataset("cifar10", "train", batch_size=128, seed=0)
+mine = load_dataset((x, y), "train", batch_size=64)   # or a folder, a .npz, ...
 ```
 """
 
@@ -15,19 +16,26 @@ from keras_eraserelu.data.catalogue import (
     digits_arrays,
     resolve_split,
 )
+from keras_eraserelu.data.data_source import DataSource
 from keras_eraserelu.data.pipelines import (
     distributed_dataset,
     load_dataset,
     numpy_dataset,
 )
+from keras_eraserelu.data.registered import register_dataset, registered_names
+from keras_eraserelu.data.sources import dataset_source
 
 __all__ = [
     "DATASETS",
+    "DataSource",
     "DatasetSpec",
+    "dataset_source",
     "dataset_spec",
     "digits_arrays",
     "distributed_dataset",
     "load_dataset",
     "numpy_dataset",
+    "register_dataset",
+    "registered_names",
     "resolve_split",
 ]

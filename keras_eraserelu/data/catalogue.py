@@ -33,7 +33,6 @@ import threading
 import time
 import urllib.parse
 
-import numpy as np
 import tensorflow as tf
 
 from keras_eraserelu.core import did_you_mean
@@ -75,6 +74,13 @@ class DatasetSpec:
         augmentations: tuple. The policies that make sense for this data
             (no flips for digits).
         padding: int. Pixels padded per side by the "crop" policies.
+        tfds_name: str or None. The tfds builder's name when it differs
+            from `name` (a "tfds:NAME" source). Defaults to `name`.
+        image_feature: str. The tfds feature holding the image.
+        label_feature: str. The tfds feature holding the label.
+        fixed_size: bool. Whether the images are read at `image_shape`
+            (False: of varying or another size, always resized to it).
+        class_names: tuple. The label names, when known.
     """
 
     name: str
@@ -89,6 +95,11 @@ class DatasetSpec:
     augmentation: str = "none"
     augmentations: tuple = ("none",)
     padding: int = 0
+    tfds_name: str | None = None
+    image_feature: str = "image"
+    label_feature: str = "label"
+    fixed_size: bool = True
+    class_names: tuple = ()
 
 
 # The augmentation policies of data that must not be mirrored (digits, house
@@ -237,23 +248,6 @@ def digits_arrays():
     return {"train": (x_train, y_train), "test": (x_test, y_test)}
 
 
-def read_digits(split):
-    """The digits images and labels of a tfds split string over "train" and
-    "test" (`"train[:90%]"`, `"train+test"`), as two NumPy arrays."""
-    import tensorflow_datasets as tfds
-
-    arrays = digits_arrays()
-    infos = {
-        name: tfds.core.SplitInfo(name=name, shard_lengths=[len(y)], num_bytes=0)
-        for name, (_, y) in arrays.items()
-    }
-    pieces = [
-        tuple(a[part.from_ : part.to] for a in arrays[part.splitname])
-        for part in tfds.core.ReadInstruction.from_spec(split).to_absolute(infos)
-    ]
-    return tuple(np.concatenate(column) for column in zip(*pieces))
-
-
 def read_tfds(spec, split, shuffle, seed, data_dir, manual_dir, input_context):
     """Reads a tfds data set, preparing it first if `data_dir` lacks it.
 
@@ -275,29 +269,32 @@ def read_tfds(spec, split, shuffle, seed, data_dir, manual_dir, input_context):
     """
     import tensorflow_datasets as tfds
 
-    builder = tfds.builder(spec.name, data_dir=data_dir)
+    builder = tfds.builder(spec.tfds_name or spec.name, data_dir=data_dir)
     if not builder.is_prepared():
-        _prepare(spec, builder, manual_dir)
+        prepare_tfds(spec, builder, manual_dir)
     read_config = tfds.ReadConfig(
         input_context=input_context, shuffle_seed=seed, try_autocache=False
     )
     decoders = None
     if spec.family == "imagenet":  # decode in the parallel map, crop first
-        decoders = {"image": tfds.decode.SkipDecoding()}
-    return builder.as_dataset(
+        decoders = {spec.image_feature: tfds.decode.SkipDecoding()}
+    examples = builder.as_dataset(
         split=split,
-        as_supervised=True,
         shuffle_files=shuffle,
         read_config=read_config,
         decoders=decoders,
     )
+    keys = (spec.image_feature, spec.label_feature)
+    return examples.map(lambda features: tuple(features[key] for key in keys))
 
 
 # Seconds the probe waits for all download hosts together (DNS included).
 _PROBE_TIMEOUT_S = 5.0
 
 
-def _prepare(spec, builder, manual_dir):
+def prepare_tfds(spec, builder, manual_dir):
+    """Downloads and prepares a tfds data set (ImageNet: from `manual_dir`),
+    or raises the ValueError that says how to provide it offline."""
     import requests
     import tensorflow_datasets as tfds
 

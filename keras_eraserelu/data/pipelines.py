@@ -1,6 +1,6 @@
-"""Input pipelines: tensorflow-datasets and sklearn's digits as `tf.data`.
+"""Input pipelines: any `DataSource` (catalogue, tfds, arrays, folders) as `tf.data`.
 
-`load_dataset(name, split, batch_size)` gives batches of `(images, labels)`:
+`load_dataset(dataset, split, batch_size)` gives batches of `(images, labels)`:
 float32 NHWC images normalized with the data set's per-channel mean and
 standard deviation, int32 labels. The pipeline is the standard fast one:
 
@@ -13,8 +13,9 @@ ImageNet is not cached (it does not fit in memory): its records stay JPEG
 bytes until a parallel per-image `map`, which decodes only the randomly
 sampled crop, before batching.
 
-The data sets themselves (specs, split names, normalization constants, the
-tfds and digits readers) live in `keras_eraserelu.data.catalogue`.
+The data sets themselves live in `keras_eraserelu.data.catalogue` (the named
+ones: specs, split names, normalization constants, the tfds reader) and
+`keras_eraserelu.data.sources` (every other kind, resolved to a `DataSource`).
 
 Example:
 
@@ -34,20 +35,19 @@ import keras_eraserelu.data.augment as aug
 from keras_eraserelu.core import check_bool, check_int, did_you_mean, is_int
 from keras_eraserelu.data.catalogue import (
     AUGMENTATIONS_WITH_FLIP,
-    dataset_spec,
     is_training_split,
-    read_digits,
     read_tfds,
     resolve_augment,
     resolve_split,
 )
+from keras_eraserelu.data.sources import dataset_source
 
 IMAGENET_SHUFFLE_BUFFER = 10_000  # records of JPEG bytes, per input pipeline
 MAX_SHUFFLE_BUFFER = 100_000  # decoded images, per input pipeline
 
 
 def load_dataset(
-    name,
+    dataset,
     split="train",
     batch_size=128,
     *,
@@ -67,8 +67,11 @@ def load_dataset(
     """Batches of `(images, labels)` of a data set, ready for `model.fit`.
 
     Args:
-        name: str. One of `DATASETS`: "cifar10", "cifar100", "svhn_cropped",
-            "fashion_mnist", "mnist", "imagenet2012", "digits".
+        dataset: a name of `DATASETS` ("cifar10", "cifar100",
+            "svhn_cropped", "fashion_mnist", "mnist", "imagenet2012",
+            "digits") or of `register_dataset`, or anything else
+            `dataset_source` accepts ("tfds:NAME", arrays, a folder, a .npz
+            file, a tf.data pair, a `DataSource`).
         split: str. A tfds split string ("train", "test", "train[:90%]",
             "train+extra"); the words "train" and "test" mean the spec's
             `train_split` and `test_split` ("test" is ImageNet's "validation").
@@ -90,8 +93,9 @@ def load_dataset(
             (ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar), needed once
             to prepare "imagenet2012".
         input_context: a `tf.distribute.InputContext` or None. Reads only
-            this input pipeline's shard (tfds shards files; digits shards
-            examples).
+            this input pipeline's shard (tfds shards files, in-memory data
+            examples; a user's tf.data pair cannot be sharded so: see
+            `distributed_dataset`).
         cache: None, bool or str. Cache the normalized images in memory
             (True) or in a file (a path). None: True, except "imagenet2012"
             (when asked, ImageNet caches its JPEG records).
@@ -124,7 +128,8 @@ def load_dataset(
     images, labels = next(iter(ds))   # (32, 8, 8, 1) float32, (32,) int32
     ```
     """
-    spec = dataset_spec(name)
+    source = dataset_source(dataset, data_dir=data_dir)
+    spec = source.spec
     split = resolve_split(spec, split)
     training = is_training_split(spec, split)
     policy = resolve_augment(spec, augment, training)
@@ -136,7 +141,7 @@ def load_dataset(
     check_int("skip_batches", skip_batches, minimum=0)
 
     dataset = _read_examples(
-        spec, split, size, cache, shuffle, seed, data_dir, manual_dir, input_context
+        source, split, size, cache, shuffle, seed, data_dir, manual_dir, input_context
     )
     decode, augment, default_buffer = _example_transforms(spec, policy, size)
     if shuffle_buffer is None:
@@ -153,21 +158,21 @@ def load_dataset(
         drop_remainder=drop_remainder,
         sharded=input_context is not None,
         skip_batches=skip_batches,
+        shard_by_data=not source.per_worker,
     )
 
 
 def _read_examples(
-    spec, split, size, cache, shuffle, seed, data_dir, manual_dir, input_context
+    source, split, size, cache, shuffle, seed, data_dir, manual_dir, input_context
 ):
     """The examples of `split`, read (this pipeline's shard), decoded and
     resized to `size` (ImageNet: still JPEG bytes), then cached if asked."""
-    if spec.family == "digits":
-        images, labels = read_digits(split)
-        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-        dataset = _shard(dataset, input_context)
+    spec = source.spec
+    if source.reader is not None:
+        dataset = source.reader(split, input_context)
         if size != spec.image_shape[:2]:
             dataset = dataset.map(_resize_fn(size), tf.data.AUTOTUNE)
-        elif cache is True:
+        elif cache is True and source.in_memory:
             cache = False  # already in memory
     else:
         dataset = read_tfds(
@@ -195,18 +200,21 @@ def _example_transforms(spec, policy, size):
 
 
 def distributed_dataset(
-    strategy, name, split, global_batch_size, *, skip_steps=0, **kwargs
+    strategy, dataset, split, global_batch_size, *, skip_steps=0, **kwargs
 ):
     """A `load_dataset` pipeline per input worker of a `tf.distribute` strategy.
 
     Each worker builds its own pipeline with its `InputContext`: it reads its
     shard and batches `global_batch_size / num_replicas_in_sync` examples per
-    replica. `skip_steps` starts every pipeline that many global steps in
-    (a resumed run), as `load_dataset(skip_batches=...)` does.
+    replica. A user's own tf.data or PyDataset pair cannot be read per
+    worker: its batched pipeline is split by
+    `strategy.experimental_distribute_dataset` (examples sharded by data).
+    `skip_steps` starts every pipeline that many global steps in (a resumed
+    run), as `load_dataset(skip_batches=...)` does.
 
     Args:
         strategy: a `tf.distribute.Strategy`.
-        name: str. A data set of `DATASETS`.
+        dataset: anything `load_dataset` accepts.
         split: str. As in `load_dataset`.
         global_batch_size: int. The batch size summed over replicas.
         **kwargs: the other keyword arguments of `load_dataset`.
@@ -228,17 +236,23 @@ def distributed_dataset(
             f"{kwargs['input_context']!r}."
         )
     # Check the arguments here, where the user called, not inside a worker.
-    spec = dataset_spec(name)
-    resolve_split(spec, split)
+    source = dataset_source(dataset, data_dir=kwargs.get("data_dir"))
+    resolve_split(source.spec, split)
     _per_replica_batch_size(global_batch_size, None)
     check_int("skip_steps", skip_steps, minimum=0)
+    if not source.per_worker:
+        return strategy.experimental_distribute_dataset(
+            load_dataset(
+                source, split, global_batch_size, skip_batches=skip_steps, **kwargs
+            )
+        )
 
     def dataset_fn(input_context):
         # Each pipeline feeds its replicas one batch each per step.
         replicas = input_context.num_replicas_in_sync
         per_pipeline = replicas // input_context.num_input_pipelines
         return load_dataset(
-            name,
+            source,
             split,
             global_batch_size,
             input_context=input_context,
@@ -328,7 +342,7 @@ def numpy_dataset(
 def _decode_fn(spec, size):
     def decode(image, label):
         image = aug.normalize(image, spec.mean, spec.std)
-        if size != spec.image_shape[:2]:
+        if size != spec.image_shape[:2] or not spec.fixed_size:
             image = tf.image.resize(image, size, antialias=True)
         return image, tf.cast(label, tf.int32)
 
@@ -359,6 +373,7 @@ def _finish(
     drop_remainder,
     sharded,
     skip_batches=0,
+    shard_by_data=False,
 ):
     """Shuffle -> repeat -> skip -> decode -> batch -> augment -> prefetch.
 
@@ -386,6 +401,9 @@ def _finish(
     options.deterministic = seed is not None or not shuffle
     if sharded:  # already sharded per input pipeline: no auto-sharding
         policy = tf.data.experimental.AutoShardPolicy.OFF
+        options.experimental_distribute.auto_shard_policy = policy
+    elif shard_by_data:  # a user's pipeline has no files to split per worker
+        policy = tf.data.experimental.AutoShardPolicy.DATA
         options.experimental_distribute.auto_shard_policy = policy
     return dataset.with_options(options)
 

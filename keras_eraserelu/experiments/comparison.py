@@ -45,7 +45,7 @@ import time
 import keras
 
 from keras_eraserelu.core import check_number, is_int
-from keras_eraserelu.data import dataset_spec
+from keras_eraserelu.data import dataset_source
 from keras_eraserelu.experiments.metrics import epochs_to_reach, run_metrics
 from keras_eraserelu.experiments.report import (
     DIFFERENCES,
@@ -136,6 +136,7 @@ def compare(
     plots=True,
     verbose=0,
     restart=False,
+    reinitialize=True,
 ):
     """Trains every variant once per seed and compares them with statistics.
 
@@ -143,10 +144,12 @@ def compare(
     with erase "none" when there is one, else the first variant.
 
     Args:
-        variants: list of `Variant`, `(model, erase)` pairs, registry names
-            or builders.
-        dataset: str. A name of `keras_eraserelu.data.DATASETS`.
-            Defaults to "digits".
+        variants: list of `Variant`, `(model, erase)` pairs, or models:
+            registry or keras.applications names, builders, keras.Model
+            objects, `.keras` paths.
+        dataset: anything `train` accepts: a catalogue or registered name,
+            "tfds:NAME", arrays, a folder, a `.npz` file, a tf.data pair, a
+            `DataSource`. Defaults to "digits".
         seeds: int n (seeds 0..n-1) or a list of ints. Defaults to 3.
         recipe: str or None. A recipe for all variants; None: each model's.
         out: str. The experiment directory.
@@ -163,6 +166,10 @@ def compare(
         restart: bool. Delete the runs' files under `out` and train every run
             anew. Defaults to False (finished runs are read, interrupted ones
             resumed).
+        reinitialize: bool. A given model (keras.Model or file) starts each
+            seed from fresh weights drawn under the seed (True), or every seed
+            from its own weights (False: erasure while fine-tuning). Defaults
+            to True.
 
     Returns:
         An `ExperimentResult`.
@@ -179,8 +186,8 @@ def compare(
                      seeds=2, epochs=2, out="exp")
     ```
     """
-    variants = as_variants(variants)
-    spec = dataset_spec(dataset)
+    variants = as_variants(variants, reinitialize=reinitialize)
+    source = dataset_source(dataset, data_dir=data_dir)
     seeds = _seeds(seeds)
     out = _check_arguments(out, target_accuracy, confidence)
     train_kwargs = {
@@ -201,12 +208,13 @@ def compare(
     with RunLock(out, purpose="compare"):
         if restart:
             _clear_runs(out, variants, seeds)
-        plan = _plan(variants, seeds, out, dataset, recipe, epochs, batch_size)
-        _check_fits(plan, variants, spec)
+        plan = _plan(variants, seeds, out, source, recipe, epochs, batch_size)
+        _check_fits(plan, variants, source)
         _announce(plan)
-        runs, trained = _run_all(plan, dataset, train_kwargs)
+        runs, trained = _run_all(plan, source, train_kwargs)
         config = {
-            "dataset": dataset,
+            "dataset": source.identity,
+            "data": source.record,
             "seeds": seeds,
             "recipe": recipe,
             "epochs": epochs,
@@ -240,12 +248,12 @@ def _clear_runs(out, variants, seeds):
             clear_run(_run_dir(out, variant, seed))
 
 
-def _check_fits(plan, variants, spec):
+def _check_fits(plan, variants, source):
     """Builds each variant that still has a run to train, once, to check it
     fits the data set before any training."""
     for variant in variants:
         if not all(done for v, _, _, done in plan if v is variant):
-            check_fits(variant, spec)
+            check_fits(variant, source)
 
 
 def _print_results(result, plan, trained, out):
@@ -269,7 +277,7 @@ def _plan(variants, seeds, out, dataset, recipe, epochs, batch_size):
         for seed in seeds:
             run_dir = _run_dir(out, variant, seed)
             identity = run_identity(
-                variant.model_name,
+                variant.source,
                 dataset,
                 variant.erase,
                 epochs,
@@ -334,7 +342,7 @@ def _run_all(plan, dataset, train_kwargs):
 
 def _train(variant, dataset, seed, run_dir, train_kwargs):
     result = train(
-        variant.model,
+        variant.source,
         dataset,
         erase=variant.erase,
         seed=seed,

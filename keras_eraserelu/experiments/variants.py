@@ -1,7 +1,8 @@
 """Variants: the arms of a comparison, and the check that each fits its data.
 
-A `Variant` is a model (a registry name or a builder), an erase placement
-and a name; `as_variants` normalises `(model, erase)` pairs, names and
+A `Variant` is a model (anything `model_source` accepts: a registry or
+keras.applications name, a builder, a keras.Model, a .keras file), an erase
+placement and a name; `as_variants` normalises `(model, erase)` pairs, names and
 builders to `Variant`s; `depth_variants` makes CIFAR ResNets of several
 depths for a depth sweep; `check_fits` builds a variant once for a data set
 and checks its inputs and classes. `keras_eraserelu.experiments.comparison.compare`
@@ -24,9 +25,9 @@ import re
 
 import keras
 
-from keras_eraserelu.core import did_you_mean, erase_arguments, is_int
-from keras_eraserelu.data import dataset_spec
-from keras_eraserelu.models import get_builder, list_models
+from keras_eraserelu.core import check_bool, erase_arguments, is_int
+from keras_eraserelu.data import dataset_source
+from keras_eraserelu.models import list_models, model_source
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,8 +35,9 @@ class Variant:
     """One arm of a comparison: a model, an erase placement and a name.
 
     Args:
-        model: str or callable. A registry name, or a builder called as
-            `builder(input_shape=..., classes=..., erase=...)`.
+        model: a registry or keras.applications name, a builder called as
+            `builder(input_shape=..., classes=..., erase=...)`, a keras.Model
+            or a `.keras` path (see `model_source`).
         erase: "none", "last", "first", "all", an int k or site names.
             Defaults to "none".
         name: str or None. Directory and table name. Defaults to
@@ -43,6 +45,9 @@ class Variant:
         depth: int or None. For depth sweeps. Defaults to the number ending
             a `...resnet<depth>` model name.
         model_kwargs: dict or None. More builder arguments.
+        reinitialize: bool. A given model starts each seed from fresh weights
+            drawn under the seed (True) or from its own (False). Defaults to
+            True.
 
     Example:
 
@@ -57,20 +62,13 @@ class Variant:
     name: str | None = None
     depth: int | None = None
     model_kwargs: dict | None = None
+    reinitialize: bool = True
+    source: object = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        if isinstance(self.model, str):
-            if self.model not in list_models():
-                raise ValueError(
-                    f"Unknown model {self.model!r} in a variant. Expected a "
-                    "registry name (see `list_models()`) or a builder callable."
-                    f"{did_you_mean(self.model, list_models())}"
-                )
-        elif not callable(self.model):
-            raise TypeError(
-                "A variant's model must be a registry name or a builder callable. "
-                f"Received: model={self.model!r} of type {type(self.model).__name__}."
-            )
+        check_bool("reinitialize", self.reinitialize)
+        source = model_source(self.model, reinitialize=self.reinitialize)
+        object.__setattr__(self, "source", source)
         if self.erase not in (None, "none"):
             erase_arguments(self.erase)  # raises for an unknown placement
         erase = "none" if self.erase is None else self.erase
@@ -88,22 +86,23 @@ class Variant:
 
     @property
     def model_name(self):
-        """The name `train` records: the registry name or the builder's."""
-        if isinstance(self.model, str):
-            return self.model
-        return getattr(self.model, "__name__", "custom")
+        """The model's name: the registry name, the builder's, the model's."""
+        return self.source.name
 
     @property
     def erased(self):
         return self.erase != "none"
 
 
-def as_variants(variants):
+def as_variants(variants, reinitialize=True):
     """Normalises variant specifications to a list of `Variant`s.
 
     Args:
-        variants: a list of `Variant`, `(model, erase)` pairs, registry names
-            (erase "none") or builders; or one of them.
+        variants: a list of `Variant`, `(model, erase)` pairs, or models
+            (erase "none": names, builders, keras.Model, .keras paths); or
+            one of them.
+        reinitialize: bool. For the variants made here (a `Variant` keeps
+            its own). Defaults to True.
 
     Returns:
         A list of `Variant` with distinct names.
@@ -119,7 +118,7 @@ def as_variants(variants):
     as_variants(["cifar_resnet20", ("cifar_resnet20", "last")])
     ```
     """
-    if isinstance(variants, (str, Variant)) or callable(variants):
+    if isinstance(variants, (str, Variant, keras.Model)) or callable(variants):
         variants = [variants]
     if not isinstance(variants, (list, tuple)) or not variants:
         raise ValueError(
@@ -131,13 +130,14 @@ def as_variants(variants):
         if isinstance(spec, Variant):
             result.append(spec)
         elif isinstance(spec, tuple) and len(spec) == 2:
-            result.append(Variant(*spec))
+            result.append(Variant(*spec, reinitialize=reinitialize))
         elif isinstance(spec, str) or callable(spec):
-            result.append(Variant(spec))
+            result.append(Variant(spec, reinitialize=reinitialize))
         else:
             raise TypeError(
                 "Each variant must be a Variant, a (model, erase) pair, a "
-                f"registry name or a builder. Received: {spec!r}."
+                "registry name, a builder, a keras.Model or a .keras path. "
+                f"Received: {spec!r}."
             )
     names = [v.name for v in result]
     repeated = sorted({n for n in names if names.count(n) > 1})
@@ -191,7 +191,8 @@ def check_fits(variant, dataset):
 
     Args:
         variant: a `Variant`.
-        dataset: str or `DatasetSpec`. The data set it will train on.
+        dataset: a `DataSource` or anything `dataset_source` accepts. The
+            data set it will train on.
 
     Raises:
         ValueError (TypeError for a builder's bad signature): if the builder
@@ -206,14 +207,11 @@ def check_fits(variant, dataset):
     """
     from keras_eraserelu.core import plan_erasure
 
-    spec = dataset_spec(dataset)
-    model = variant.model
-    builder = get_builder(model) if isinstance(model, str) else model
-    shape, classes = tuple(spec.image_shape), spec.num_classes
+    spec = dataset_source(dataset).spec
+    shape, _ = variant.source.fitted_input(spec.image_shape)
+    classes = spec.num_classes
     try:
-        model = builder(
-            input_shape=shape, classes=classes, **(variant.model_kwargs or {})
-        )
+        model = variant.source.build(shape, classes, **(variant.model_kwargs or {}))
         if variant.erased:
             plan_erasure(model, **erase_arguments(variant.erase))
     except (ValueError, TypeError) as error:

@@ -25,6 +25,8 @@ from keras_eraserelu.training.compat import patch_multiworker_fit
 from keras_eraserelu.training.history_plot import plot_history_stats
 from keras_eraserelu.training.optimizers import CoupledSGD
 from keras_eraserelu.training.paper_recipes import (
+    DEFAULT_USER_RECIPE,
+    default_recipe,
     get_recipe,
     list_recipes,
     recipe_for_model,
@@ -58,6 +60,7 @@ from keras_eraserelu.training.trainer import (
 )
 
 __all__ = [
+    "DEFAULT_USER_RECIPE",
     "ActivationStats",
     "CoupledSGD",
     "DamagedRunFileError",
@@ -77,6 +80,7 @@ __all__ = [
     "check_same_run",
     "checkpoint_epoch",
     "clear_run",
+    "default_recipe",
     "describe_strategy",
     "existing_run",
     "get_recipe",

@@ -86,6 +86,27 @@ def list_recipes():
     return sorted(_RECIPES)
 
 
+# The recipe of a model no rule covers (a user's model, a keras.applications
+# name, a builder): the CIFAR ResNet recipe of He et al. 2016.
+DEFAULT_USER_RECIPE = "he_cifar"
+
+
+def default_recipe(model_name):
+    """`recipe_for_model(model_name)` for the registry, else
+    `DEFAULT_USER_RECIPE`.
+
+    Example:
+
+    ```python
+    default_recipe("wrn28_10"), default_recipe("my_net")   # 'wrn_cifar', 'he_cifar'
+    ```
+    """
+    try:
+        return recipe_for_model(model_name)
+    except ValueError:
+        return DEFAULT_USER_RECIPE
+
+
 def recipe_for_model(model_name):
     """The default recipe name for a model of the registry.
 

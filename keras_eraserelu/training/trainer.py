@@ -9,8 +9,16 @@ then runs `model.fit` with a progress bar, TensorBoard logs, an atomic
 after a crash, it resumes from the last finished epoch; a run already
 complete is not repeated.
 
-Files in `out`: `model.keras`, `history.json` (configuration, replicas,
-versions, one record per epoch), `tensorboard/`. In a multi-worker run only
+`model=` is a registry or keras.applications name, a builder, a
+`keras.Model` or a `.keras` file (`keras_eraserelu.models.model_source`: a
+user's model is copied, re-initialized from the seed unless
+`reinitialize=False`); `dataset=` a catalogue or registered name,
+"tfds:NAME", arrays, a folder, a `.npz` file or a tf.data pair
+(`keras_eraserelu.data.dataset_source`).
+
+Files in `out`: `model.keras`, `history.json` (configuration, what the data
+and the model were, replicas, versions, one record per epoch),
+`tensorboard/`. In a multi-worker run only
 the chief writes them.
 
 Example:
@@ -35,8 +43,8 @@ import keras
 import tensorflow as tf
 
 from keras_eraserelu.core import erase_arguments, make_erasable
-from keras_eraserelu.data import dataset_spec, distributed_dataset, load_dataset
-from keras_eraserelu.models import get_builder
+from keras_eraserelu.data import dataset_source, distributed_dataset, load_dataset
+from keras_eraserelu.models import model_source, output_is_probability
 from keras_eraserelu.training.callbacks import (
     ActivationStats,
     GradientStats,
@@ -44,7 +52,7 @@ from keras_eraserelu.training.callbacks import (
 )
 from keras_eraserelu.training.cluster import is_chief, writable_dir
 from keras_eraserelu.training.compat import patch_multiworker_fit
-from keras_eraserelu.training.paper_recipes import get_recipe, recipe_for_model
+from keras_eraserelu.training.paper_recipes import default_recipe, get_recipe
 from keras_eraserelu.training.precision import apply_precision, resolve_jit_compile
 from keras_eraserelu.training.progress import LayerStatsProgbar
 from keras_eraserelu.training.run_files import (
@@ -125,13 +133,20 @@ def train(
     verbose="auto",
     model_kwargs=None,
     restart=False,
+    reinitialize=True,
 ):
-    """Trains a registry model (or a builder) on a data set with a recipe.
+    """Trains a model on a data set with a recipe.
 
     Args:
-        model: str or callable. A registry name, or a builder called as
-            `builder(input_shape=..., classes=...)` returning a keras.Model.
-        dataset: str. A name of `keras_eraserelu.data.DATASETS`.
+        model: a registry name, a keras.applications name, a builder called
+            as `builder(input_shape=..., classes=..., erase=...)`, a
+            `keras.Model` or a `.keras` path (see `model_source`); a given
+            model is copied, never modified. A model with a fixed input size
+            gets the images resized to it.
+        dataset: a catalogue or registered name, "tfds:NAME", `(x, y)` or
+            `((x, y), (x_val, y_val))` arrays, a directory of class folders,
+            a `.npz` file, a `(train, validation)` tf.data or PyDataset pair,
+            or a `DataSource` (see `dataset_source`).
         erase: str, int or list. Placement to erase before training: "none",
             "last", "first", "all", an int k, or site names.
         epochs: int or None. Defaults to the recipe's; milestones keep their
@@ -139,7 +154,7 @@ def train(
         batch_size: int or None. The global batch. Defaults to the recipe's;
             the learning rate scales linearly with it.
         recipe: str or None. A name of `list_recipes()`. Defaults to the
-            model family's (`recipe_for_model`).
+            registry family's (`recipe_for_model`), "he_cifar" for others.
         strategy: str or tf.distribute.Strategy. See `make_strategy`.
         precision: str. See `keras_eraserelu.training.precision`.
         jit_compile: "auto" or bool. XLA.
@@ -157,19 +172,24 @@ def train(
         model_kwargs: dict. More builder arguments.
         restart: bool. Delete the run's files in `out` (history, checkpoint,
             model, TensorBoard logs) and start over. Defaults to False.
+        reinitialize: bool. A given model (or file) starts from fresh weights
+            drawn under `seed` (True) or from its own weights (False, for
+            fine-tuning). Defaults to True.
 
     Returns:
         A `TrainResult`.
 
     Raises:
-        ValueError: before any data is loaded or model built, for an `out`
+        ValueError: before any training, for data that do not fit the model
+            (input shape, number of classes), bad data (see
+            `dataset_source`); before any data is loaded or model built, for an `out`
             that is a file, not writable or on a full disk, holds another
             run, is in use by another process (`RunLockedError`) or holds a
             damaged file (`DamagedRunFileError`, naming it).
     """
     run = _resolve_run(
-        model,
-        dataset,
+        model_source(model, reinitialize=reinitialize),
+        dataset_source(dataset, data_dir=data_dir),
         erase,
         epochs,
         batch_size,
@@ -192,17 +212,20 @@ def train(
         strategy_obj, policy, jit = _set_up_strategy(
             strategy, given_strategy, run.global_batch, seed, precision, jit_compile
         )
-        data = {"data_dir": data_dir, "manual_dir": manual_dir}
-        steps = steps_per_epoch or _steps(dataset, run.global_batch, **data)
+        data = {"data_dir": data_dir, "manual_dir": manual_dir,
+                "image_size": run.image_size}  # fmt: skip
+        steps = steps_per_epoch or _steps(run.data, run.global_batch, **data)
         train_data, test_data = _input_pipelines(
-            strategy_obj, dataset, run.global_batch, seed, initial_epoch * steps, data
+            strategy_obj, run.data, run.global_batch, seed, initial_epoch * steps, data
         )
         network = _build_network(
             run, strategy_obj, steps, jit, progressive_erase, model_kwargs
         )
 
         run.config.update(precision=policy, jit_compile=jit, steps_per_epoch=steps)
-        extra = {"strategy": describe_strategy(strategy_obj), "versions": versions()}
+        extra = {"data": run.data.record, "model_source": run.model.record,
+                 "strategy": describe_strategy(strategy_obj),
+                 "versions": versions()}  # fmt: skip
         with _run_directory(out, strategy_obj) as run_dir:
             writer = HistoryWriter(
                 os.path.join(run_dir, HISTORY_FILE),
@@ -212,7 +235,7 @@ def train(
                 enabled=out is not None,
             )
             own = _own_callbacks(
-                progressive_erase, activation_stats, gradient_stats, dataset, **data
+                progressive_erase, activation_stats, gradient_stats, run.data, **data
             )
             # Every worker resumes from the chief's checkpoint (a shared `out`);
             # only the chief writes one.
@@ -240,17 +263,19 @@ def train(
 class _Run:
     """What `train` resolves from its arguments before it touches any file."""
 
-    spec: object
-    builder: object
+    model: object
+    data: object
     recipe: object
     placement: object
     global_batch: int
     config: dict
+    input_shape: tuple
+    image_size: tuple | None
 
 
 def _resolve_run(
     model,
-    dataset,
+    data,
     erase,
     epochs,
     batch_size,
@@ -259,23 +284,20 @@ def _resolve_run(
     progressive_erase,
     **settings,
 ):
-    """The data set, builder, recipe and placement of the run, and its
+    """The model and data sources, recipe and placement of the run, and its
     configuration (the identity, then `settings` as given); raises for any
     unknown name before anything else runs."""
-    spec = dataset_spec(dataset)
-    model_name = (
-        model if isinstance(model, str) else getattr(model, "__name__", "custom")
-    )
-    builder = get_builder(model) if isinstance(model, str) else _check_builder(model)
-    recipe_obj = _recipe(model_name, recipe, epochs)
+    recipe_obj = _recipe(model.name, recipe, epochs)
     placement = _placement(erase, progressive_erase)
     config = {
-        **run_identity(model_name, dataset, erase, epochs, batch_size, recipe, seed),
+        **run_identity(model, data, erase, epochs, batch_size, recipe, seed),
         **settings,
         "progressive_erase": list(progressive_erase) if progressive_erase else None,
     }
     global_batch = batch_size or recipe_obj.batch_size
-    return _Run(spec, builder, recipe_obj, placement, global_batch, config)
+    input_shape, image_size = model.fitted_input(data.spec.image_shape)
+    return _Run(model, data, recipe_obj, placement, global_batch, config,
+                input_shape, image_size)  # fmt: skip
 
 
 def _previous_run(out, config, restart, strategy):
@@ -323,17 +345,18 @@ def _build_network(run, strategy, steps, jit, progressive_erase, model_kwargs):
     """The model, erased as placed (or made erasable for progressive erasure),
     compiled with the recipe's optimizer, under the strategy's scope."""
     with strategy.scope():
-        network = run.builder(
-            input_shape=run.spec.image_shape,
-            classes=run.spec.num_classes,
+        network = run.model.build(
+            run.input_shape,
+            run.data.spec.num_classes,
             erase=None if progressive_erase else run.placement,
             **(model_kwargs or {}),
         )
         if progressive_erase:
             network = make_erasable(network, **erase_arguments(run.placement))
+        logits = not output_is_probability(network)
         network.compile(
             optimizer=run.recipe.optimizer(steps, run.global_batch),
-            loss=keras.losses.SparseCategoricalCrossentropy(),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=logits),
             metrics=["accuracy"],
             jit_compile=jit,
         )
@@ -412,15 +435,6 @@ def _run_lock(out, strategy):
     return RunLock(out, purpose="train")
 
 
-def _check_builder(model):
-    if not callable(model):
-        raise TypeError(
-            "`model` must be a registry name (see `list_models()`) or a builder "
-            f"callable(input_shape=..., classes=...). Received: {model!r}."
-        )
-    return model
-
-
 def _placement(erase, progressive_erase):
     if progressive_erase is not None:
         start, end = progressive_erase  # ProgressiveErase checks the window
@@ -433,10 +447,15 @@ def _placement(erase, progressive_erase):
 
 
 def run_identity(
-    model_name, dataset, erase="none", epochs=None, batch_size=None, recipe=None, seed=0
+    model, dataset, erase="none", epochs=None, batch_size=None, recipe=None, seed=0
 ):
     """The fields that define a run: a run directory holding other values
     for them belongs to another run.
+
+    Args:
+        model: a `ModelSource` or a registry name.
+        dataset: a `DataSource` or a catalogue name.
+        The others: as in `train`.
 
     Example:
 
@@ -444,10 +463,11 @@ def run_identity(
     run_identity("cifar_resnet20", "cifar10", "last")["recipe"]   # 'he_cifar'
     ```
     """
-    recipe_obj = _recipe(model_name, recipe, epochs)
+    model = model_source(model)
+    recipe_obj = _recipe(model.name, recipe, epochs)
     return {
-        "model": model_name,
-        "dataset": dataset,
+        "model": model.identity,
+        "dataset": dataset_source(dataset).identity,
         "erase": erase,
         "epochs": recipe_obj.epochs,
         "batch_size": batch_size or recipe_obj.batch_size,
@@ -478,7 +498,7 @@ def existing_run(out, identity):
 
 
 def _recipe(model_name, recipe, epochs):
-    recipe_obj = get_recipe(recipe or recipe_for_model(model_name))
+    recipe_obj = get_recipe(recipe or default_recipe(model_name))
     return recipe_obj if epochs is None else recipe_obj.with_epochs(epochs)
 
 
@@ -499,20 +519,24 @@ def _finished(out, previous, config):
     return TrainResult(model, previous["epochs"], previous["config"], out, resumed=True)
 
 
-def _steps(dataset, global_batch, data_dir, manual_dir):
+def _steps(data, global_batch, data_dir, manual_dir, image_size):
+    if data.size("train"):
+        return -(-data.size("train") // global_batch)
     local = load_dataset(
-        dataset,
+        data,
         "train",
         global_batch,
         augment=False,
         shuffle=False,
         data_dir=data_dir,
         manual_dir=manual_dir,
+        image_size=image_size,
     )
     count = int(local.cardinality())
     if count <= 0:
         raise ValueError(
-            f"The size of {dataset!r} is unknown; pass steps_per_epoch= explicitly."
+            f"The size of {data.identity!r} is unknown; pass steps_per_epoch= "
+            "explicitly."
         )
     return count
 
@@ -529,17 +553,19 @@ def _own_callbacks(
     progressive_erase,
     activation_stats,
     gradient_stats,
-    dataset,
+    data,
     data_dir=None,
     manual_dir=None,
+    image_size=None,
 ):
     own = []
     if progressive_erase:
         own.append(ProgressiveErase(*progressive_erase))
     if activation_stats:
         probe = load_dataset(
-            dataset, "test", 256, data_dir=data_dir, manual_dir=manual_dir
-        )
+            data, "test", 256, data_dir=data_dir, manual_dir=manual_dir,
+            image_size=image_size,
+        )  # fmt: skip
         own.append(ActivationStats(probe))
     if gradient_stats:
         every = 10 if gradient_stats is True else int(gradient_stats)

@@ -44,20 +44,21 @@ from keras_eraserelu.core import (
     is_int,
     plan_erasure,
 )
-from keras_eraserelu.data import dataset_spec, load_dataset, resolve_split
-from keras_eraserelu.models import create_model
+from keras_eraserelu.data import dataset_source, load_dataset, resolve_split
+from keras_eraserelu.models import model_source, output_is_probability
 from keras_eraserelu.training import (
     Recipe,
+    default_recipe,
     get_recipe,
-    recipe_for_model,
     resolve_jit_compile,
 )
 
 SPACES = ("per_module", "ratio", "position", "stage")
 # These three each choose the modules; "position" chooses the site inside them.
 _MODULE_SPACES = ("per_module", "ratio", "stage")
-# The recipe of a user's model when none is given.
-DEFAULT_USER_RECIPE = "he_cifar"
+# Where trials train and are scored when the data set has a test split of
+# its own, which the search must not see (catalogue and tfds data sets).
+HELD_OUT_SPLITS = ("train[:90%]", "train[90%:]")
 
 
 def check_space(space):
@@ -98,14 +99,16 @@ class PlacementHyperModel(keras_tuner.HyperModel):
     parts of the training data; the test split stays untouched.
 
     Args:
-        model_or_name: str or keras.Model. A registry name (built for the data
-            set's input shape and classes) or a built Functional or
-            Sequential model (used as is: its weights start every trial).
+        model_or_name: anything `model_source` accepts: a registry or
+            keras.applications name (built for the data's input shape and
+            classes), a builder, a built Functional or Sequential model or a
+            `.keras` path (copied; see `reinitialize`).
         space: str or sequence of str. See the module docstring. Defaults to
             `"per_module"`.
-        dataset: str or tuple. A name of `keras_eraserelu.data.DATASETS`, or
-            `(train, validation)` batched `tf.data.Dataset`s of
-            `(images, labels)` for a user's model. Defaults to `"digits"`.
+        dataset: anything `dataset_source` accepts: a catalogue or
+            registered name, "tfds:NAME", arrays, a folder, a `.npz` file, a
+            `(train, validation)` tf.data or PyDataset pair. Defaults to
+            `"digits"`.
         recipe: str, Recipe or None. Optimizer and learning-rate schedule.
             Defaults to the model family's (`recipe_for_model`), or
             `"he_cifar"` for a user's model.
@@ -113,7 +116,8 @@ class PlacementHyperModel(keras_tuner.HyperModel):
             (`epochs` hyperparameter). Defaults to the recipe's.
         batch_size: int, list of int or None. Global batch; a list is tuned
             (`batch_size`); the learning rate scales with it. Defaults to the
-            recipe's, or to the batch of the given pipelines.
+            batch of the given pipelines when they are batched, else the
+            recipe's.
         where: str or int. The position inside each module when `"position"`
             is not searched. Defaults to `"last"` (the paper's).
         kinds: str or sequence of str. Activation kinds to erase, as in
@@ -121,15 +125,22 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         steps_per_epoch: int or None. Shorter epochs (the training data
             repeats). Defaults to one pass over `train_split`.
         validation_steps: int or None. Defaults to all of `validation_split`.
-        train_split: str. Defaults to `"train[:90%]"`.
-        validation_split: str. Defaults to `"train[90%:]"`.
+        train_split: str or None. None: `"train[:90%]"` for a catalogue or
+            tfds data set (its test split stays untouched), `"train"` for a
+            user's data.
+        validation_split: str or None. None: `"train[90%:]"` for a catalogue
+            or tfds data set, `"test"` (the user's validation data) otherwise.
         loss: a Keras loss or None. Defaults to sparse categorical
-            cross-entropy on probabilities.
+            cross-entropy, on probabilities when the model ends in a softmax,
+            else on logits.
         jit_compile: "auto" or bool. XLA; "auto" is on for one GPU only (see
             `keras_eraserelu.training.precision.resolve_jit_compile`).
         seed: int. Seeds the initial weights and the data order. Defaults to 0.
         data_dir: str or None. The tensorflow-datasets directory.
         model_kwargs: dict or None. More arguments of a registry builder.
+        reinitialize: bool. A given model's copy starts from fresh weights
+            drawn under `seed` (True) or from the model's own (False). Every
+            trial starts from the same weights either way. Defaults to True.
         name: str or None. The hypermodel's name.
 
     Attributes:
@@ -164,22 +175,28 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         kinds="relu",
         steps_per_epoch=None,
         validation_steps=None,
-        train_split="train[:90%]",
-        validation_split="train[90%:]",
+        train_split=None,
+        validation_split=None,
         loss=None,
         jit_compile="auto",
         seed=0,
         data_dir=None,
         model_kwargs=None,
+        reinitialize=True,
         name=None,
     ):
         self.spaces = check_space(space)
-        self.dataset = dataset
+        self.source = dataset_source(dataset, data_dir=data_dir)
         self.seed = seed
-        self.base_model = _base_model(model_or_name, dataset, seed, model_kwargs or {})
-        self.model_name = (
-            model_or_name if isinstance(model_or_name, str) else self.base_model.name
+        model = model_source(model_or_name, reinitialize=reinitialize)
+        self.input_shape, self.image_size = model.fitted_input(
+            self.source.spec.image_shape
         )
+        self.base_model = _base_model(
+            model, self.input_shape, self.source.spec.num_classes, seed,
+            model_kwargs or {},
+        )  # fmt: skip
+        self.model_name = model.name
         super().__init__(name=name or f"placements_{self.model_name}")
         self.kinds = check_kinds(kinds)
         self.where = where
@@ -193,30 +210,24 @@ class PlacementHyperModel(keras_tuner.HyperModel):
                 "Inception or pooled stages, or erase chosen sites with "
                 "`erase_relu(model, select=...)`."
             )
-        self.recipe = _resolve_recipe(recipe, model_or_name)
+        self.recipe = _resolve_recipe(recipe, model.name)
         self.epochs = _sizes("epochs", self.recipe.epochs if epochs is None else epochs)
-        if batch_size is None and not isinstance(dataset, str):
-            batch_size = int(next(iter(dataset[0]))[0].shape[0])  # as batched
         if batch_size is None:
-            batch_size = self.recipe.batch_size
+            batch_size = self.source.record.get("batch_size") or self.recipe.batch_size
         self.batch_size = _sizes("batch_size", batch_size)
-        if not isinstance(dataset, str) and len(self.batch_size) > 1:
-            raise ValueError(
-                "`batch_size` can be tuned only for a named data set: the given "
-                f"tf.data pipelines are batched already. Received: "
-                f"batch_size={batch_size!r}."
-            )
         self.steps_per_epoch = steps_per_epoch
         self.validation_steps = validation_steps
-        self.splits = (train_split, validation_split)
-        self.loss = loss or keras.losses.SparseCategoricalCrossentropy()
+        self.splits = _splits(self.source, train_split, validation_split)
+        logits = not output_is_probability(self.base_model)
+        self.loss = loss or keras.losses.SparseCategoricalCrossentropy(
+            from_logits=logits
+        )
         self.jit_compile = jit_compile
         resolve_jit_compile(jit_compile)  # raises for a bad value
         self.data_dir = data_dir
         self._data = {}
-        if isinstance(dataset, str):  # check the split names now, not per trial
-            for split in self.splits:
-                resolve_split(dataset_spec(dataset), split)
+        for split in self.splits:  # check the split names now, not per trial
+            resolve_split(self.source.spec, split)
 
     @property
     def stages(self):
@@ -335,14 +346,12 @@ class PlacementHyperModel(keras_tuner.HyperModel):
 
     def data(self, batch_size):
         """`(train, validation)` pipelines at `batch_size` (built once each)."""
-        if not isinstance(self.dataset, str):
-            return self.dataset
         if batch_size not in self._data:
             train, validation = self.splits
-            options = {"data_dir": self.data_dir}
+            options = {"data_dir": self.data_dir, "image_size": self.image_size}
             self._data[batch_size] = (
                 load_dataset(
-                    self.dataset,
+                    self.source,
                     train,
                     batch_size,
                     seed=self.seed,
@@ -350,7 +359,7 @@ class PlacementHyperModel(keras_tuner.HyperModel):
                     **options,
                 ),
                 load_dataset(
-                    self.dataset,
+                    self.source,
                     validation,
                     batch_size,
                     augment=False,
@@ -368,50 +377,32 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         if count <= 0:
             raise ValueError(
                 "The number of batches of the training data is unknown; pass "
-                f"`steps_per_epoch`. Received: dataset={self.dataset!r}."
+                f"`steps_per_epoch`. Received: dataset={self.source.identity!r}."
             )
         return count
 
 
-def _base_model(model_or_name, dataset, seed, model_kwargs):
-    if isinstance(model_or_name, str):
-        if not isinstance(dataset, str):
-            raise ValueError(
-                f"A registry name ({model_or_name!r}) is built for a named data "
-                "set. With your own tf.data pipelines, pass a built model: "
-                f"`create_model({model_or_name!r}, input_shape=..., classes=...)`."
-            )
-        spec = dataset_spec(dataset)
-        keras.utils.set_random_seed(seed)
-        options = {"input_shape": spec.image_shape, "classes": spec.num_classes}
-        return create_model(model_or_name, **{**options, **model_kwargs})
-    check_model(model_or_name)
-    if isinstance(dataset, str):
-        spec = dataset_spec(dataset)
-        shape = tuple(model_or_name.input_shape[1:])
-        classes = model_or_name.output_shape[-1]
-        if shape != spec.image_shape or classes != spec.num_classes:
-            raise ValueError(
-                f"Model '{model_or_name.name}' takes inputs {shape} and predicts "
-                f"{classes} classes, but '{spec.name}' has images "
-                f"{spec.image_shape} and {spec.num_classes} classes."
-            )
-    elif not (isinstance(dataset, (tuple, list)) and len(dataset) == 2):
-        raise TypeError(
-            "`dataset` must be a data set name or a (train, validation) pair of "
-            f"tf.data.Dataset. Received: dataset={dataset!r}."
-        )
-    return model_or_name
+def _base_model(model, input_shape, classes, seed, model_kwargs):
+    """The network every trial copies: built (or copied) under `seed`."""
+    keras.utils.set_random_seed(seed)
+    network = model.build(input_shape, classes, **model_kwargs)
+    check_model(network)
+    return network
 
 
-def _resolve_recipe(recipe, model_or_name):
+def _splits(source, train_split, validation_split):
+    """The (train, validation) splits: held out of the training split for a
+    data set with a test split of its own, the user's validation otherwise."""
+    held_out = source.kind in ("catalogue", "tfds")
+    defaults = HELD_OUT_SPLITS if held_out else ("train", "test")
+    return (train_split or defaults[0], validation_split or defaults[1])
+
+
+def _resolve_recipe(recipe, model_name):
     if isinstance(recipe, Recipe):
         return recipe
     if recipe is None:
-        registry = isinstance(model_or_name, str)
-        return get_recipe(
-            recipe_for_model(model_or_name) if registry else DEFAULT_USER_RECIPE
-        )
+        return get_recipe(default_recipe(model_name))
     if not isinstance(recipe, str):
         raise TypeError(
             f"`recipe` must be a recipe name, a Recipe or None. Received: {recipe!r}."

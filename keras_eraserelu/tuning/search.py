@@ -95,8 +95,10 @@ def tune_placements(
     """Searches where to erase with one of Keras Tuner's tuners.
 
     Args:
-        model_or_name: str or keras.Model. A registry name or a built model.
-        dataset: str or (train, validation) tf.data pair; see
+        model_or_name: a registry or keras.applications name, a builder, a
+            built keras.Model or a `.keras` path (see `PlacementHyperModel`).
+        dataset: a data set name, "tfds:NAME", arrays, a folder, a `.npz`
+            file or a (train, validation) tf.data pair; see
             `PlacementHyperModel`. Defaults to `"digits"`.
         space: str or sequence of str. `"per_module"`, `"ratio"`,
             `"position"`, `"stage"`, or `"position"` with one of the others.
@@ -296,7 +298,7 @@ def check_dependencies(tuner):
 def _settings(hypermodel, tuner, objective):
     settings = {name: getattr(hypermodel, name) for name in _SETTINGS}
     settings.update(
-        dataset=hypermodel.dataset if isinstance(hypermodel.dataset, str) else None,
+        dataset=hypermodel.source.identity,
         recipe=hypermodel.recipe.name,
         tuner=tuner,
         objective=getattr(objective, "name", objective),

@@ -1,0 +1,148 @@
+"""`DataSource`, and what every kind of source shares: splits, normalization.
+
+A source has two splits, "train" and "test", each a NumPy pair or a
+tf.data pipeline of `(image, label)` examples; `slice_splits` reads a tfds
+split string over them ("train[:90%]", "train+test"); `normalizer` maps raw
+examples to normalized float32 images and int32 labels; `channel_stats`
+computes the per-channel mean and standard deviation that normalize them.
+
+Example:
+
+```python
+arrays = {"train": (x, y), "test": (x_test, y_test)}
+images, labels = slice_splits(arrays, "train[:90%]")
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DataSource:
+    """A resolved data set: what it is, and how to read a split of it.
+
+    Make one with `keras_eraserelu.data.dataset_source`.
+
+    Attributes:
+        spec: `DatasetSpec`. Classes, image shape, splits, normalization and
+            augmentation policies.
+        kind: str. "catalogue", "registered", "tfds", "arrays", "npz",
+            "folder" or "tf.data" (also for a PyDataset).
+        identity: str. What a run directory records as its data set: the
+            name, or `kind:` and a prefix of the content's sha256.
+        record: dict. JSON-ready: kind, name or path, content hash, sizes,
+            classes (and class names), image shape, mean and std.
+        reader: callable(split, input_context) -> tf.data.Dataset of
+            normalized `(image, label)` examples, or None for a tfds data set
+            (read by `read_tfds`, decoded by the pipeline).
+        per_worker: bool. Whether each input pipeline reads its own shard;
+            False: the batched pipeline is split over the replicas by
+            `experimental_distribute_dataset`.
+        in_memory: bool. The examples are arrays in memory (no cache needed).
+    """
+
+    spec: object
+    kind: str
+    identity: str
+    record: dict
+    reader: object = None
+    per_worker: bool = True
+    in_memory: bool = False
+
+    def size(self, split="train"):
+        """The number of examples of the whole split "train" or "test", or
+        None when unknown before reading (a tfds data set)."""
+        return self.record.get("sizes", {}).get(split)
+
+
+def slice_splits(arrays, split):
+    """The images and labels of a tfds split string over `arrays`.
+
+    Args:
+        arrays: dict {"train": (x, y), "test": (x, y)} of NumPy arrays.
+        split: str. "train", "test", "train[:90%]", "train[10:20]+test", ...
+
+    Returns:
+        (images, labels): the slices, concatenated.
+    """
+    import tensorflow_datasets as tfds
+
+    infos = {
+        name: tfds.core.SplitInfo(name=name, shard_lengths=[len(y)], num_bytes=0)
+        for name, (_, y) in arrays.items()
+    }
+    pieces = [
+        tuple(a[part.from_ : part.to] for a in arrays[part.splitname])
+        for part in tfds.core.ReadInstruction.from_spec(split).to_absolute(infos)
+    ]
+    return tuple(np.concatenate(column) for column in zip(*pieces))
+
+
+def in_memory_reader(arrays, *, scale, mean, std, size=None):
+    """A `DataSource.reader` over `{"train": (x, y), "test": (x, y)}` arrays:
+    the split's slices, sharded per input pipeline, normalized by
+    `normalizer(scale, mean, std, size)`."""
+
+    def read(split, input_context=None):
+        images, labels = slice_splits(arrays, split)
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+        if input_context is not None:
+            dataset = dataset.shard(
+                input_context.num_input_pipelines, input_context.input_pipeline_id
+            )
+        return dataset.map(normalizer(scale, mean, std, size), tf.data.AUTOTUNE)
+
+    return read
+
+
+def normalizer(scale, mean, std, size=None):
+    """`(image, label) -> ((image * scale - mean) / std, int32 label)`, the
+    image resized to `size` (bilinear, antialiased) when given."""
+    mean = tf.constant(mean, tf.float32)
+    std = tf.constant(std, tf.float32)
+
+    def normalize(image, label):
+        image = tf.cast(image, tf.float32) * scale
+        if size is not None:
+            image = tf.image.resize(image, size, antialias=True)
+        return (image - mean) / std, tf.cast(label, tf.int32)
+
+    return normalize
+
+
+def pixel_scale(dtype):
+    """1/255 for uint8 images (to [0, 1]), 1 for any other dtype."""
+    return 1.0 / 255.0 if np.dtype(dtype) == np.uint8 else 1.0
+
+
+def channel_stats(batches, scale):
+    """Per-channel mean and standard deviation of images, in one pass.
+
+    Args:
+        batches: iterable of image arrays (N, H, W, C) (a batched tf.data of
+            images, or a list of arrays).
+        scale: float. Multiplies the pixels first (`pixel_scale`).
+
+    Returns:
+        (mean, std): tuples of floats, one per channel (a channel that does
+        not vary gets std 1, so that normalizing divides by nothing).
+    """
+    total = squares = None
+    count = 0
+    for images in batches:
+        images = np.asarray(images, dtype="float64") * scale
+        flat = images.reshape(-1, images.shape[-1])
+        total = flat.sum(0) if total is None else total + flat.sum(0)
+        squares = (flat**2).sum(0) if squares is None else squares + (flat**2).sum(0)
+        count += len(flat)
+    if not count:
+        raise ValueError("The training split holds no images.")
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    std = np.where(std > 0, std, 1.0)
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
