@@ -78,6 +78,8 @@ SPACES = ("per_module", "ratio", "position", "stage")
 # keras_eraserelu.tuning.search.TUNERS and OBJECTIVES.
 TUNERS = ("bayesian", "random", "hyperband", "grid")
 OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
+# keras_eraserelu.folding.CHAIN_CHOICES, False written none.
+FOLD_CHAINS = ("cheaper", "always", "none")
 # The command line's own words.
 JIT_COMPILE = ("auto", "on", "off")
 TRAIN_VERBOSE = ("auto", "0", "1", "2")
