@@ -205,14 +205,22 @@ def _kept_apart(chain, runs, failures, merged, alone):
         elif pair is None:
             reason = "neither has weights"
         else:
-            apart = tuple(a + b for a, b in zip(alone[index], alone[index + 1]))
-            reason = (
-                "the split of the chain with the fewest FLOPs keeps them apart "
-                f"(merged {pair[0]:.4g}, apart {apart[0]:.4g} multiply-adds per "
-                "output position)"
-            )
+            reason = _why_apart(pair, _plus(alone[index], alone[index + 1]))
         skips.append(Skip("chain", names, reason))
     return skips
+
+
+def _why_apart(merged, apart):
+    """Why a pair that could merge was kept apart, from (FLOPs, layers, _)."""
+    numbers = (
+        f"(merged {merged[0]:.4g}, apart {apart[0]:.4g} multiply-adds per output "
+        "position)"
+    )
+    if merged[0] > apart[0]:
+        return f"the merged layer would need more FLOPs {numbers}"
+    if merged[0] == apart[0] and merged[1] >= apart[1]:
+        return f"merging saves neither FLOPs nor layers {numbers}"
+    return f"another split of the chain needs fewer FLOPs {numbers}"
 
 
 def _compose_all(affines):

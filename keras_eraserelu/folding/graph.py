@@ -94,6 +94,8 @@ class Call:
         """The one input Value, or None when the call takes several tensors."""
         if len(self.bindings) != 1 or len(self.outputs) != 1:
             return None
+        if self.node is not None and len(self.node.input_tensors) != 1:
+            return None  # the same tensor twice, as in Add([x, x])
         return next(iter(self.bindings.values()))
 
 

@@ -90,6 +90,14 @@ class FoldReport:
             source model on the probe batch.
         tolerance: float or None. The relative tolerance checked.
         probe_shape: tuple or None. The shape of the (first) probe input.
+
+    Example:
+
+    ```python
+    folded, report = fold_linear(model)
+    report.count("batch_norm"), report.flops, report.relative_difference
+    json.dumps(report.to_dict())
+    ```
     """
 
     model_name: str

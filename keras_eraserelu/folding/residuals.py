@@ -89,6 +89,8 @@ def _branches(graph, add):
     if not graph.called_once(add):
         raise NotFoldable("it is shared: called more than once")
     values = [add.bindings[id(t)] for t in add.node.input_tensors]
+    if len({id(value) for value in values}) < len(values):
+        raise NotFoldable("it adds one tensor to itself")
     options = [_source_options(graph, add, value) for value in values]
     common = [
         source
