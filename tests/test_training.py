@@ -152,7 +152,20 @@ from keras_eraserelu.data.pipelines import load_dataset
 examples = sum(len(y) for _, y in load_dataset("digits", "test", 50))
 # After fit, the metrics hold the last validation's totals.
 seen = {v.path: float(v.numpy()) for m in result.model.metrics for v in m.variables}
-print(json.dumps({"fit": result.final, "seen": seen, "examples": examples}))
+# A user's arrays (read per replica) and tf.data pair (distributed by data).
+import numpy as np
+x = np.random.default_rng(0).integers(0, 256, (96, 8, 8, 1), dtype="uint8")
+y = np.arange(96) % 10
+pair = (tf.data.Dataset.from_tensor_slices((x[:80], y[:80])).batch(16),
+        tf.data.Dataset.from_tensor_slices((x[80:], y[80:])))
+validated = {}
+for kind, data in (("arrays", (x, y)), ("tf.data", pair)):
+    user = train("cifar_resnet8", data, epochs=1, batch_size=16, strategy="mirrored",
+                 verbose=0)
+    totals = {v.path: float(v.numpy()) for m in user.model.metrics for v in m.variables}
+    validated[kind] = totals["accuracy/count"]
+print(json.dumps({"fit": result.final, "seen": seen, "examples": examples,
+                  "validated": validated}))
 """
 
 
@@ -179,6 +192,8 @@ def test_train_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert metrics["fit"]["val_accuracy"] == pytest.approx(
         seen["accuracy/total"] / metrics["examples"]
     )
+    # A user's data too: each test example validated once over the 2 replicas.
+    assert metrics["validated"] == {"arrays": 10, "tf.data": 16}
 
 
 def test_bad_input_is_refused_before_training(tmp_path):

@@ -1,4 +1,5 @@
-"""A fix that lets `model.fit` run under `MultiWorkerMirroredStrategy`.
+"""A fix that lets `model.fit` run under `MultiWorkerMirroredStrategy`, and
+under `MirroredStrategy` when a first batch splits unevenly over replicas.
 
 Keras 3 (checked up to 3.15.1, TensorFlow backend) fails on the first step
 of `fit` when the model was built under a multi-worker
@@ -13,7 +14,11 @@ Two places in `keras/src/backend/tensorflow/trainer.py` are at fault:
    is a collective all-reduce of a nested structure, which the collective
    ops cannot convert. The fix takes each tensor's first local value
    instead (`strategy.experimental_local_results(v)[0]`): it has the same
-   per-replica shape and dtype, and needs no communication.
+   per-replica shape and dtype, and needs no communication. The same
+   reduction fails under a one-worker `MirroredStrategy` when the first
+   batch of an evaluation splits unevenly over the replicas (a validation
+   set of 10 images, 8 per replica: `AddN` of shapes [8, ...] and [2, ...]),
+   so the fix applies to every strategy of more than one replica.
 2. `reduce_per_replica` reduces the step's outputs (loss and metric values,
    usually scalars) with `strategy.reduce("MEAN", v, axis=0)` in
    multi-worker mode; a scalar has no axis 0. The fix uses `axis=None`,
@@ -22,8 +27,9 @@ Two places in `keras/src/backend/tensorflow/trainer.py` are at fault:
    (`tf.reduce_mean(local_results, axis=0)`).
 
 `patch_multiworker_fit()` wraps exactly these two functions; every other
-case (no strategy, `MirroredStrategy`, TPU, `predict`'s concatenation) goes
-to the original code unchanged. It switches itself off when the installed
+case (no strategy or one replica, a one-worker strategy's reduction of
+outputs, TPU, `predict`'s concatenation) goes to the original code
+unchanged. It switches itself off when the installed
 Keras is newer than the newest release known to be broken
 (`LAST_KNOWN_BROKEN`), and each half also checks that the faulty call is
 still in the installed source, so a Keras that fixed one half only gets
@@ -166,7 +172,7 @@ def _local_symbolic_build(original, trainer):
         if (
             iterator is not None
             and strategy is not None
-            and trainer._collective_all_reduce_multi_worker(strategy)
+            and strategy.num_replicas_in_sync > 1
         ):
             for _, _, it in iterator:
                 data_batch = keras.tree.map_structure(

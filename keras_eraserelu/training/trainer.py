@@ -40,7 +40,6 @@ import warnings
 import zipfile
 
 import keras
-import tensorflow as tf
 
 from keras_eraserelu.core import erase_arguments, make_erasable
 from keras_eraserelu.data import dataset_source, distributed_dataset, load_dataset
@@ -315,8 +314,8 @@ def _set_up_strategy(
     its replicas, with the seed set, the precision policy applied and XLA
     resolved: (strategy, policy name, jit_compile)."""
     strategy_obj = given_strategy or make_strategy(strategy)
-    if isinstance(strategy_obj, tf.distribute.MultiWorkerMirroredStrategy):
-        patch_multiworker_fit()  # a strategy built by the caller
+    if strategy_obj.num_replicas_in_sync > 1:
+        patch_multiworker_fit()  # also for uneven first batches over replicas
     per_replica_batch_size(global_batch, strategy_obj)
     keras.utils.set_random_seed(seed)
     policy = apply_precision(precision, strategy_obj)
