@@ -266,6 +266,8 @@ def test_batch_norms_that_cannot_fold_are_reported_with_the_reason():
     assert "'padded' zero-pads its input (padding='same')" in reasons["bn_after_relu"]
     assert "output of 'branch' is used elsewhere" in reasons["bn_branching"]
     assert "is a model output" in reasons["bn_branching"]
+    (copy,) = [layer for layer in folded.layers if layer.name == "shared"]
+    assert len(copy._inbound_nodes) == 2  # still one layer called twice
     assert_same(model, folded, images((8, 8, 3)))
 
 
@@ -491,6 +493,38 @@ def test_residual_branches_and_identity_become_one_kernel():
     np.testing.assert_allclose(got_bias, bias, rtol=1e-5, atol=1e-6)
     assert_same(model, folded, images((6, 6, 4)))
     assert kinds(fold(model)[0]).count("Add") == 1  # residuals=False keeps it
+
+
+def test_folds_build_on_each_other_until_none_applies():
+    """The chain 1x1 -> "same" depthwise becomes a convolution and a bias map;
+    the residual Add around it one kernel; the batch norm after the Add then
+    folds into that kernel and its bias map."""
+    inputs = keras.Input((6, 6, 4))
+    x = L.Conv2D(4, 1, name="expand")(inputs)
+    x = L.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    x = L.Add(name="add")([x, inputs])
+    x = L.BatchNormalization(name="bn")(x)
+    model = randomize_biases(randomize_batch_norms(keras.Model(inputs, L.ReLU()(x))))
+    folded, report = fold(model, chains="always", residuals=True)
+    assert [fold.kind for fold in report.folds] == ["chain", "residual", "batch_norm"]
+    assert kinds(folded) == ["Conv2D", "SpatialBias", "ReLU"]
+    assert_same(model, folded, images((6, 6, 4)))
+
+
+def test_several_inputs_and_a_dict_of_outputs_keep_their_structure():
+    left, right = keras.Input((5,), name="left"), keras.Input((3,), name="right")
+    a = L.BatchNormalization(name="bn")(L.Dense(4, name="fc_left")(left))
+    b = L.Dense(4, name="fc_right")(right)
+    model = randomize_batch_norms(
+        keras.Model([left, right], {"sum": L.Add()([a, b]), "right": b})
+    )
+    folded, report = fold(model)
+    assert [t.name for t in folded.inputs] == ["left", "right"]
+    assert set(folded.output) == {"sum", "right"}
+    x = [images((5,)), images((3,))]
+    for key in ("sum", "right"):
+        expected = np.asarray(model(x, training=False)[key])
+        np.testing.assert_allclose(folded(x)[key], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_identity_layers_go_and_an_input_to_output_identity_stays():
