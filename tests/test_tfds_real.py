@@ -89,6 +89,18 @@ def test_offline_load_fails_at_once(name, tmp_path, offline):
     assert not builder.is_prepared()
 
 
+def test_any_tfds_name_offline_fails_at_once_naming_the_build_command(
+    tmp_path, offline
+):
+    """`dataset="tfds:NAME"` outside the catalogue takes the same path."""
+    with pytest.raises(ValueError) as info:
+        _load("tfds:cmaterdb", tmp_path)
+    message = str(info.value)
+    assert "Data set 'tfds:cmaterdb' is not prepared" in message
+    assert "`tfds build cmaterdb --data_dir=DIR`" in message
+    assert len(offline) == 1  # one probe, no retries
+
+
 @pytest.mark.parametrize("name", DOWNLOADED)
 def test_download_step_is_reached(name, tmp_path, offline, monkeypatch):
     """With the probe passing, tfds's own download fails: the same message.

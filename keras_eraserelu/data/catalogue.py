@@ -327,13 +327,14 @@ def _downloads_for_real(builder):
 
 
 def _not_prepared_message(spec, builder, reason):
+    tfds_name = spec.tfds_name or spec.name
     return (
         f"Data set '{spec.name}' is not prepared in {builder.data_dir} and "
         f"could not be downloaded: {reason}. tensorflow-datasets looks for it "
         f"in data_dir={os.fspath(builder.data_dir_root)!r} (`data_dir=`, "
         "`--data-dir`; defaults to $TFDS_DATA_DIR or ~/tensorflow_datasets). "
         "Connect to the network and retry, or prepare it on a machine that "
-        f"has network: run `tfds build {spec.name} --data_dir=DIR` there, "
+        f"has network: run `tfds build {tfds_name} --data_dir=DIR` there, "
         "copy DIR to this machine and pass it as `data_dir=`."
     )
 
