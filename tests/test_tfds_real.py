@@ -202,3 +202,52 @@ def test_needed_modules_are_declared(module):
     }
     assert NEEDED[module] in names
     __import__(module)
+
+
+class TinyShapes(tfds.core.GeneratorBasedBuilder):
+    """A real tfds builder prepared from local data (no download): its
+    features have other names than "image" and "label"."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        features = {
+            "picture": tfds.features.Image(shape=(6, 6, 3)),
+            "kind": tfds.features.ClassLabel(names=["a", "b", "c"]),
+            "note": tfds.features.Text(),
+        }
+        return tfds.core.DatasetInfo(
+            builder=self, features=tfds.features.FeaturesDict(features)
+        )
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(0, 30),
+                "test": self._generate_examples(1, 9)}  # fmt: skip
+
+    def _generate_examples(self, seed, count):
+        for index, image in enumerate(_tiny_images(seed, count)):
+            yield index, {"picture": image, "kind": index % 3, "note": "x"}
+
+
+def _tiny_images(seed, count):
+    return np.random.default_rng(seed).integers(0, 256, (count, 6, 6, 3), "uint8")
+
+
+def test_a_prepared_tfds_data_set_is_normalized_by_cached_statistics(tmp_path):
+    from keras_eraserelu.data import dataset_source
+
+    source = dataset_source("tfds:tiny_shapes", data_dir=str(tmp_path))
+    assert source.record["sizes"] == {"train": 30, "test": 9}
+    assert source.record["class_names"] == ["a", "b", "c"]
+    pixels = _tiny_images(0, 30) / 255.0  # the NumPy reference
+    np.testing.assert_allclose(source.spec.mean, pixels.mean((0, 1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(source.spec.std, pixels.std((0, 1, 2)), rtol=1e-6)
+    [cache] = list(tmp_path.glob("tiny_shapes/1.0.0/eraserelu_stats.json"))
+    cache.write_text('{"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}')
+    again = dataset_source("tfds:tiny_shapes", data_dir=str(tmp_path))
+    assert again.spec.mean == (0.5,) * 3  # read from the cache, not recomputed
+    images, labels = next(iter(load_dataset(again, "test", 9, shuffle=False)))
+    expected = (_tiny_images(1, 9) / 255.0 - 0.5) / 0.25
+    np.testing.assert_allclose(np.sort(images.numpy().ravel()),
+                               np.sort(expected.ravel()), atol=1e-5)  # fmt: skip
+    assert sorted(labels.numpy().tolist()) == sorted([i % 3 for i in range(9)])
