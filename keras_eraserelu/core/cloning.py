@@ -8,7 +8,14 @@ operation: None keeps it (copied, or reused with `share_weights`), a
 `Replacement` puts another layer in its place, optionally followed by a new
 layer called on its output. `replace` also receives `copy(layer, changes)`,
 which rebuilds a layer from its config (with `changes`) on the original's
-variables.
+variables, under the original's name, whatever the layer's `get_config`
+does with names; the sub-layers it keeps as attributes are matched to the
+original's, for their names and variables alike.
+
+A graph model whose class has its own constructor (a KerasHub backbone or
+task) is not turned into a plain Functional: the keeper registered in
+`CLASS_KEEPERS` for the package of its class (`core/hub.py` for
+`keras_hub`) rebuilds it as its own class, from the rewritten graph.
 
 Weights are copied while each new layer is built: its `add_weight` hands out
 the source variable's value as the initial value (or, when sharing, the source
@@ -35,6 +42,11 @@ from dataclasses import dataclass
 import keras
 
 from keras_eraserelu.core.flatgraph import is_graph_model
+
+#: Rebuilders of graph models whose class a rewrite keeps, keyed by the
+#: top-level package of a class in the model's MRO: `keeper(model, rewriter)`
+#: returns the rewritten model (see `_Rewriter.clone`).
+CLASS_KEEPERS = {}
 
 
 @dataclass
@@ -75,18 +87,53 @@ class _Rewriter:
         self.share = share_weights
         self.cache = {}
         self.after = {}
+        self.replaced = {}
         self.pending = []
 
     def model(self, model):
+        keeper = _keeper_of(model)
         if isinstance(model, keras.Sequential):
             new_model = self._sequential(model)
+        elif keeper is not None:
+            new_model = keeper(model, self)
         else:
             new_model = keras.models.clone_model(
-                model, clone_function=self.operation, call_function=self._call
+                model,
+                input_tensors=_named_inputs(model),
+                clone_function=self.operation,
+                call_function=self._call,
             )
         if new_model.trainable != model.trainable:
             new_model.trainable = model.trainable
         return new_model
+
+    def clone(self, model, extra=()):
+        """Rewrites the graph of `model` without building a model of its class.
+
+        Returns `(inputs, outputs, images)`: the new input and output tensors
+        in the structures of `model.input` and `model.output`, and the new
+        tensors standing for the tensors `extra` of its graph.
+        """
+        source = keras.Model(model.inputs, [*model.outputs, *extra])
+        new = keras.models.clone_model(
+            source,
+            input_tensors=_named_inputs(source),
+            clone_function=self.operation,
+            call_function=self._call,
+        )
+        count = len(model.outputs)
+        inputs = keras.tree.pack_sequence_as(model.input, new.inputs)
+        outputs = keras.tree.pack_sequence_as(model.output, new.outputs[:count])
+        return inputs, outputs, new.outputs[count:]
+
+    def image(self, operation):
+        """What stands for `operation` in the rewritten graph (None if the
+        graph does not hold it)."""
+        return self.cache.get(id(operation))
+
+    def replacement_of(self, operation):
+        """The `Replacement` that `replace` chose for `operation`, or None."""
+        return self.replaced.get(id(operation))
 
     def operation(self, operation):
         if id(operation) in self.cache:
@@ -96,6 +143,7 @@ class _Rewriter:
         else:
             replacement = self.replace(operation, self.copy)
             if replacement is not None:
+                self.replaced[id(operation)] = replacement
                 new = replacement.layer
                 if replacement.after is not None:
                     self.after[id(new)] = replacement.after
@@ -112,15 +160,7 @@ class _Rewriter:
         return outputs if after is None else after(outputs)
 
     def _sequential(self, model):
-        source_input = model.inputs[0]
-        input_layer = source_input._keras_history[0]
-        layers = [
-            keras.Input(
-                batch_shape=source_input.shape,
-                dtype=source_input.dtype,
-                name=input_layer.name,
-            )
-        ]
+        layers = [*_named_inputs(model)]
         for layer in model.layers:
             new = self.operation(layer)
             layers.append(new)
@@ -145,22 +185,77 @@ class _Rewriter:
                 "`keras.saving.register_keras_serializable` and give it a "
                 "complete get_config(), or pass share_weights=True to reuse it."
             ) from error
-        weights = list(layer.weights)
-        if weights:
-            new_layer.add_weight = functools.partial(
-                _add_weight_from, new_layer, weights, self.share
-            )
-            self.pending.append((layer, new_layer, weights))
+        pairs = _layer_pairs(layer, new_layer)
+        claimed, hooked = set(), []
+        for source, target in reversed(pairs):  # sub-layers claim theirs first
+            if target.name != source.name:
+                target.name = source.name
+            weights = [w for w in source.weights if id(w) not in claimed]
+            claimed.update(id(w) for w in weights)
+            if weights:
+                target.add_weight = functools.partial(
+                    _add_weight_from, target, weights, self.share
+                )
+                hooked.append((target, weights))
+        if hooked:
+            self.pending.append((layer, new_layer, hooked))
         return new_layer
 
     def finish(self):
         """Removes the build hooks; copies what a hook could not match."""
-        for source, target, unmatched in self.pending:
-            if "add_weight" in target.__dict__:
-                del target.add_weight
-            if unmatched and target.built:
-                # Sub-layers created their own variables: copy the plain way.
-                target.set_weights(source.get_weights())
+        for source, new_layer, hooked in self.pending:
+            unmatched = False
+            for target, weights in hooked:
+                if "add_weight" in target.__dict__:
+                    del target.add_weight
+                unmatched = unmatched or bool(weights)
+            if unmatched and new_layer.built:
+                # Some variables were made outside a hooked build (in
+                # `__init__`, or by a sub-layer kept in a list): copy them.
+                new_layer.set_weights(source.get_weights())
+
+
+def _named_inputs(model):
+    """New input tensors for `model`, each named after its source's input
+    layer: a list for a Sequential, else in the structure of `model.input`."""
+    inputs = [
+        keras.Input(
+            batch_shape=tensor.shape,
+            dtype=tensor.dtype,
+            name=tensor._keras_history[0].name,
+        )
+        for tensor in model.inputs
+    ]
+    if isinstance(model, keras.Sequential):
+        return inputs
+    return keras.tree.pack_sequence_as(model.input, inputs)
+
+
+def _keeper_of(model):
+    for klass in type(model).__mro__:
+        keeper = CLASS_KEEPERS.get(klass.__module__.partition(".")[0])
+        if keeper is not None:
+            return keeper
+    return None
+
+
+def _layer_pairs(source, target, seen=None):
+    """`(source, target)` and, depth first, every pair of sub-layers the two
+    hold under the same attribute: what a rebuilt layer's names and variables
+    are matched by (some layers rename themselves when rebuilt from their
+    config: KerasHub's `DepthwiseConvBlock` appends `_0`)."""
+    seen = set() if seen is None else seen
+    seen.add(id(source))
+    pairs = [(source, target)]
+    for attribute, sub_layer in vars(source).items():
+        counterpart = vars(target).get(attribute)
+        if (
+            isinstance(sub_layer, keras.layers.Layer)
+            and isinstance(counterpart, keras.layers.Layer)
+            and id(sub_layer) not in seen
+        ):
+            pairs += _layer_pairs(sub_layer, counterpart, seen)
+    return pairs
 
 
 def _is_stateless(operation):
