@@ -51,8 +51,8 @@ def make_erasable(
         A new Keras model.
 
     Raises:
-        ValueError: when the plan chooses no site, or chooses a site that is
-            not a plain ReLU.
+        ValueError: when the plan chooses no site, a site that is not a plain
+            ReLU, or a nested site (an activation sub-layer of an opaque layer).
 
     Example:
 
@@ -72,6 +72,14 @@ def make_erasable(
             f"No site of model '{model.name}' to make erasable: the plan chooses "
             f"none ({plan.summary()}). Choose sites with where=, select= or "
             "modules=; see `plan_erasure(model)` for the reasons."
+        )
+    nested = [site.name for site in plan.erased if site.form == "nested"]
+    if nested:
+        raise ValueError(
+            f"make_erasable cannot make nested sites erasable: {nested[:5]} are "
+            "sub-layers of layers the graph walker cannot see into, which only "
+            "their layer's config can change. Erase them with `erase_relu`, or "
+            "leave them out of select=."
         )
     other = sorted({site.kind for site in plan.erased} - {"relu"})
     if other:

@@ -17,7 +17,12 @@ from an input to an output passes through), in topological order:
 4. The last sites of a module: walk back from its end along every input until
    a site or the previous module end; keep the sites found that are not
    ancestors of another one found. The first sites mirror this.
-5. Gates are not part of this: a Multiply of a tensor by a function of
+5. Opaque layers (a `Lambda`, a custom layer: `sites.is_opaque`) may hold
+   an activation the walker cannot see. A merge whose only consumer is an
+   opaque layer ends its module with that layer; a module that ends in an
+   opaque layer, or has one between its last sites and its end, is
+   *hidden*: its last site cannot be told (`hidden_by`).
+6. Gates are not part of this: a Multiply of a tensor by a function of
    itself (squeeze-and-excitation, MobileNetV3's hard-sigmoid gates) neither
    ends a module nor holds its sites. The activations on the gating branch
    shape a gate, not the feature path, so they are never a module's first,
@@ -34,11 +39,11 @@ modules = ModuleMap(FlatGraph.from_model(model), is_site=lambda node: ...)
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import keras
 
-from keras_eraserelu.core.sites import activation_of
+from keras_eraserelu.core.sites import activation_of, is_opaque
 
 _POOLING = (
     keras.layers.MaxPooling1D,
@@ -60,12 +65,16 @@ class Module:
         stage: int. Index of the group of consecutive modules whose outputs
             have the same spatial size.
         site_count: int. Number of sites inside the module.
+        hidden_by: tuple of str. Qualified names of the opaque layers that
+            may hold its last activation (its end, or layers between its last
+            sites and its end); empty when its last site is known.
     """
 
     index: int
     name: str
     stage: int
     site_count: int
+    hidden_by: tuple = ()
 
     def to_dict(self):
         return {
@@ -73,6 +82,7 @@ class Module:
             "name": self.name,
             "stage": self.stage,
             "site_count": self.site_count,
+            "hidden_by": list(self.hidden_by),
         }
 
 
@@ -106,11 +116,15 @@ class ModuleMap:
         if merges:
             forks = [node.index for node in cuts if node.index < merges[0].index]
             start = forks[-1] if forks else -1
+        #: Why there are no modules: "cross_wired", "no_cut_points",
+        #: "no_sites" (no segment holds a site), or None when there are.
+        self.empty_reason = None if ends else "no_cut_points"
         if len(merges) == 1 and self._has_inner_merges(start, merges[0]):
             # One cut point at the very end and cross-connected cells before
             # it (NASNet): there are no modules to speak of.
             self.boundary, ends = "none", []
-        self._ends = [self._with_trailing_activation(end) for end in ends]
+            self.empty_reason = "cross_wired"
+        self._ends = [self._with_trailing_layer(end) for end in ends]
         self._build_segments(start)
 
     def gate_of(self, node):
@@ -121,13 +135,17 @@ class ModuleMap:
         inner = self.graph.nodes[start + 1 : end.index]
         return any(len(node.parents) >= 2 and node not in self._gates for node in inner)
 
-    def _with_trailing_activation(self, end):
+    def _with_trailing_layer(self, end):
+        """The merge `end`, or its only consumer when that is a standalone
+        site or an opaque layer taking `end` alone."""
         if self.boundary != "merge" or len(end.children) != 1:
             return end
         child = end.children[0]
+        if len(child.parents) != 1:
+            return end
         activation = activation_of(child.operation)
         standalone = activation is not None and activation[0] != "fused"
-        if standalone and self.is_site(child) and len(child.parents) == 1:
+        if (standalone and self.is_site(child)) or is_opaque(child.operation):
             return child
         return end
 
@@ -155,8 +173,17 @@ class ModuleMap:
                 self._bounds.append((lower, end.index))
             lower = end.index
         self._uppers = [upper for _, upper in self._bounds]
+        #: The opaque nodes hiding each module's last site (`hidden_by`).
+        self.hidden = {}
+        for index, module in enumerate(self.modules):
+            nodes = self.hidden_by(index)
+            if nodes:
+                self.hidden[index] = nodes
+                names = tuple(node.qualified_name for node in nodes)
+                self.modules[index] = replace(module, hidden_by=names)
         if not self.modules:
             self.boundary = "none"
+            self.empty_reason = self.empty_reason or "no_sites"
 
     def module_of(self, node):
         """Index of the module whose span holds `node`, or None (stem or head)."""
@@ -199,6 +226,31 @@ class ModuleMap:
             else:
                 stack.extend(node.parents)
         return self._not_ancestors(found, lower)
+
+    def hidden_by(self, module_index):
+        """The opaque nodes that may hold the module's last activation: its
+        end, or those between its last sites and its end; [] when its last
+        site is known."""
+        lower, upper = self._bounds[module_index]
+        end = self.graph.nodes[upper]
+        if is_opaque(end.operation):
+            return [end]
+        if self.is_site(end):
+            return []
+        before_end = self.graph.ancestors(end, stop=lambda n: n.index <= lower)
+        after_last, stack = set(), list(self.last_sites(module_index))
+        while stack:
+            node = stack.pop()
+            for child in node.children:
+                if child.index < upper and id(child) not in after_last:
+                    after_last.add(id(child))
+                    stack.append(child)
+        between = before_end & after_last
+        return [
+            node
+            for node in self.graph.nodes[lower + 1 : upper]
+            if id(node) in between and is_opaque(node.operation)
+        ]
 
     def first_sites(self, module_index):
         """The module's first sites: those no other site of it comes before."""

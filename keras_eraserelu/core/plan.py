@@ -19,8 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from keras_eraserelu.core.checks import check_choice, check_model, check_number, is_int
+from keras_eraserelu.core.diagnosis import hidden_words, plan_warnings
 from keras_eraserelu.core.flatgraph import FlatGraph
 from keras_eraserelu.core.modules import ModuleMap
+from keras_eraserelu.core.nested import nested_changes
 from keras_eraserelu.core.selectors import select_indices
 from keras_eraserelu.core.sites import (
     ERASED_KIND,
@@ -32,11 +34,6 @@ from keras_eraserelu.core.sites import (
 
 WHERE_CHOICES = ("last", "first", "all")
 RATIO_FROM_CHOICES = ("start", "end")
-_CLIPPED_NOTES = {
-    "relu6": "relu6 loses its upper clip",
-    "leaky": "leaky ReLU loses its negative slope",
-    "thresholded": "thresholded ReLU loses its threshold",
-}
 
 
 @dataclass(frozen=True)
@@ -210,13 +207,15 @@ def plan_erasure(
         where if where is not None else ("last" if select is None else None)
     )
     restrict = effective_where is not None or modules is not None or ratio < 1.0
-    positioned = _positioned_keys(module_map, chosen_modules, effective_where)
+    positioned = _positioned_keys(
+        module_map, chosen_modules - set(module_map.hidden), effective_where
+    )
 
-    located, gates = _locate_sites(graph, sites_by_key, module_map)
+    located, gates, owners = _locate_sites(graph, sites_by_key, module_map)
     selected = select_indices("select", select, list(located.values()))
     excluded = select_indices("exclude", exclude, list(located.values()))
 
-    decided = []
+    decided = {}
     for key, site in located.items():
         decision, reason = _decide(
             site,
@@ -225,11 +224,14 @@ def plan_erasure(
             selected=select is None or site.index in selected,
             positioned=(key in positioned) if restrict else True,
             gate=gates[key],
+            owner=owners.get(key),
             where=effective_where,
             chosen_modules=chosen_modules,
-            has_modules=bool(module_list),
+            module_map=module_map,
         )
-        decided.append(replace(site, decision=decision, reason=reason))
+        decided[key] = replace(site, decision=decision, reason=reason)
+    refused = _refuse_unsafe_nested(decided, owners)
+    decided = list(decided.values())
 
     return ErasePlan(
         model_name=model.name,
@@ -237,7 +239,11 @@ def plan_erasure(
         modules=tuple(module_list),
         boundary=module_map.boundary,
         settings=_settings(where, select, exclude, kinds, modules, ratio, ratio_from),
-        warnings=tuple(_warnings(model.name, decided, module_list, restrict, select)),
+        warnings=tuple(
+            plan_warnings(
+                model.name, decided, module_map, graph, kinds, restrict, select, refused
+            )
+        ),
     )
 
 
@@ -270,17 +276,38 @@ def _find_sites(graph, kinds):
 
 
 def _locate_sites(graph, sites_by_key, module_map):
-    """Each site placed in its module (by its first call), and the gate it
-    feeds, if any; both keyed like `sites_by_key`."""
+    """Each site placed in its module (by its first call, a nested site by
+    its layer's), the gate it feeds, if any, and for a nested site the node
+    of its layer; all keyed like `sites_by_key`."""
     first_node = {}
     for node in graph.nodes:
         first_node.setdefault(site_key(node), node)
+    nodes = {key: first_node[key[:2]] for key in sites_by_key}
     located = {
-        key: _locate(site, first_node[key], module_map)
-        for key, site in sites_by_key.items()
+        key: _locate(site, nodes[key], module_map) for key, site in sites_by_key.items()
     }
-    gates = {key: module_map.gate_of(first_node[key]) for key in sites_by_key}
-    return located, gates
+    gates = {key: module_map.gate_of(node) for key, node in nodes.items()}
+    owners = {key: nodes[key] for key, site in sites_by_key.items() if len(key) == 3}
+    return located, gates, owners
+
+
+def _refuse_unsafe_nested(decided, owners):
+    """Keeps the nested sites chosen for erasure that their layer's config
+    cannot erase as chosen; returns why, one sentence per layer."""
+    chosen = {}
+    for key, site in decided.items():
+        if key in owners and site.decision == "erase":
+            chosen.setdefault(key[:2], []).append(key)
+    refused = []
+    for keys in chosen.values():
+        layer = owners[keys[0]].operation
+        try:
+            nested_changes(layer, [key[2] for key in keys])
+        except ValueError as error:
+            for key in keys:
+                decided[key] = replace(decided[key], decision="keep", reason=str(error))
+            refused.append(f"{error} Kept: {[decided[key].name for key in keys]}.")
+    return refused
 
 
 def _settings(where, select, exclude, kinds, modules, ratio, ratio_from):
@@ -363,9 +390,10 @@ def _decide(
     selected,
     positioned,
     gate,
+    owner,
     where,
     chosen_modules,
-    has_modules,
+    module_map,
 ):
     if site.kind == ERASED_KIND:
         return "erased", "already linear (erased earlier)"
@@ -376,9 +404,15 @@ def _decide(
     if not selected:
         return "keep", "not selected"
     if not positioned:
+        if owner is not None:
+            return "keep", (
+                f"inside '{owner.qualified_name}' "
+                f"({type(owner.operation).__name__}), which the graph walker "
+                "sees as one layer: choose it with select="
+            )
         if gate is not None:
             return "keep", f"on the gating branch of '{gate.qualified_name}'"
-        if not has_modules:
+        if not module_map.modules:
             return "keep", "no modules detected: choose sites with select="
         if site.module_name == "stem":
             return "keep", "stem (before the first module)"
@@ -386,6 +420,13 @@ def _decide(
             return "keep", "head (after the last module)"
         if site.module not in chosen_modules:
             return "keep", f"module {site.module} not chosen (modules=/ratio=)"
+        hidden = module_map.hidden.get(site.module)
+        if hidden:
+            words = hidden_words(site.module, hidden, module_map)
+            return "keep", (
+                f"module {site.module} {words}, which the graph walker cannot "
+                "see into: its last ReLU cannot be told; choose with select="
+            )
         return "keep", f"not the {_where_words(where)} of module {site.module}"
     reason = (
         f"{_where_words(where)} of module {site.module} ({site.module_name})"
@@ -401,35 +442,6 @@ def _where_words(where):
     if is_int(where):
         return f"site {where}"
     return {"last": "last ReLU", "first": "first ReLU", "all": "a ReLU"}[where]
-
-
-def _warnings(name, sites, module_list, restrict, select):
-    warnings = []
-    if not module_list and restrict and select is None:
-        warnings.append(
-            f"No basic modules detected in '{name}': its graph has no merging or "
-            "pooling cut points, so there is no 'last ReLU of a module'. Choose "
-            "the sites to erase with select= (names, globs, indices or a "
-            "function of the site)."
-        )
-    erased = [site for site in sites if site.decision == "erase"]
-    before = [site for site in sites if site.decision == "erased"]
-    if before and not erased:
-        warnings.append(
-            f"'{name}' was erased before ({len(before)} sites already linear): "
-            "nothing more to erase."
-        )
-    clipped = sorted({site.kind for site in erased if site.kind in _CLIPPED_NOTES})
-    if clipped:
-        notes = "; ".join(_CLIPPED_NOTES[kind] for kind in clipped)
-        warnings.append(f"Erasing changes more than linearity here: {notes}.")
-    shared = [site.path for site in erased if site.calls > 1]
-    if shared:
-        warnings.append(
-            f"Shared layers {shared} are erased at every call, not only where "
-            "the placement found them."
-        )
-    return warnings
 
 
 def _printable(selector):

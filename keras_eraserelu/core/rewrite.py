@@ -6,7 +6,10 @@ stay nested and shared layers stay shared. Each erased site is replaced in
 place, under the same name:
 
 - a standalone activation layer or raw op becomes `keras.layers.Identity`;
-- a fused activation becomes the same layer with `activation="linear"`.
+- a fused activation becomes the same layer with `activation="linear"`;
+- nested sites (activation sub-layers of an opaque layer) are erased through
+  that layer's config: it is rebuilt with the arguments that set them made
+  `"linear"` (`nested.py`), on the same weights.
 
 Weights are copied exactly while each new layer is built (the source values
 become the new variables' initial values, so no random initializer runs), or,
@@ -29,8 +32,15 @@ import keras
 from keras_eraserelu.core.checks import check_model
 from keras_eraserelu.core.cloning import Replacement, rewrite_model
 from keras_eraserelu.core.flatgraph import FlatGraph
+from keras_eraserelu.core.nested import nested_changes
 from keras_eraserelu.core.plan import ErasePlan, plan_erasure
-from keras_eraserelu.core.sites import activation_of, mark_erased, site_nodes
+from keras_eraserelu.core.sites import (
+    activation_of,
+    activation_sublayers,
+    is_opaque,
+    mark_erased,
+    site_nodes,
+)
 
 
 def erase_relu(model, where=None, *, plan=None, share_weights=False, **plan_kwargs):
@@ -80,16 +90,29 @@ def erase_relu(model, where=None, *, plan=None, share_weights=False, **plan_kwar
     targets = resolve_targets(model, plan)
 
     def replace(operation, copy):
-        return _make_linear(operation, copy) if id(operation) in targets else None
+        if id(operation) not in targets:
+            return None
+        changes = targets[id(operation)]
+        if changes is None:
+            return _make_linear(operation, copy)
+        return Replacement(copy(operation, changes))
 
     return rewrite_model(model, replace, share_weights)
 
 
 def resolve_targets(model, plan):
-    """The operations of `model` that `plan` erases, as a set of ids."""
+    """The operations of `model` that `plan` erases: `{id(operation): None}`
+    for an activation of the graph, `{id(layer): config changes}` for an
+    opaque layer holding erased nested sites."""
+    graph = FlatGraph.from_model(model)
     by_path = {}
-    for nodes in site_nodes(FlatGraph.from_model(model)).values():
-        by_path[nodes[0].qualified_name] = nodes[0].operation
+    for nodes in site_nodes(graph).values():
+        by_path[nodes[0].qualified_name] = (nodes[0].operation, None)
+    for node in graph.nodes:
+        if is_opaque(node.operation):
+            for attribute, _ in activation_sublayers(node.operation):
+                path = f"{node.qualified_name}/{attribute}"
+                by_path.setdefault(path, (node.operation, attribute))
     missing = [site.path for site in plan.erased if site.path not in by_path]
     if missing:
         raise ValueError(
@@ -97,7 +120,16 @@ def resolve_targets(model, plan):
             f"{missing[:5]} are not activation sites of model '{model.name}'. "
             "Make the plan with `plan_erasure(model, ...)` on this model."
         )
-    return {id(by_path[site.path]) for site in plan.erased}
+    targets, nested = {}, {}
+    for site in plan.erased:
+        operation, attribute = by_path[site.path]
+        if attribute is None:
+            targets[id(operation)] = None
+        else:
+            nested.setdefault(id(operation), (operation, []))[1].append(attribute)
+    for key, (layer, attributes) in nested.items():
+        targets[key] = nested_changes(layer, attributes)
+    return targets
 
 
 def _make_linear(operation, copy):

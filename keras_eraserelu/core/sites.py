@@ -1,12 +1,20 @@
 """ReLU sites: every place of a model where an activation can be erased.
 
-A site is one activation, in one of three forms:
+A site is one activation, in one of four forms:
 
 - `"layer"`: a standalone layer (`Activation("relu")`, `ReLU()`, `LeakyReLU`,
   `ELU`, ...);
 - `"fused"`: the `activation=` of a layer that does more (Dense, Conv*,
   DepthwiseConv2D, SeparableConv2D, ConvTranspose, EinsumDense, ...);
-- `"op"`: a raw operation in the graph, such as `keras.ops.relu(x)`.
+- `"op"`: a raw operation in the graph, such as `keras.ops.relu(x)`;
+- `"nested"`: an activation sub-layer that an opaque layer keeps as an
+  attribute (KerasHub's `InvertedResidualBlock.activation2`), named
+  `"<layer>/<attribute path>"`.
+
+A layer is *opaque* when the graph walker cannot see what its `call` does: a
+`Lambda`, or a custom layer (a direct subclass of `keras.layers.Layer`, as
+KerasHub's block layers are) that is neither a site nor a nested model.
+Subclasses of Keras' own layers are taken to compute what their base does.
 
 Its `kind` says which function it computes: `"relu"`, `"relu6"` (any clipped
 ReLU), `"leaky"`, `"thresholded"`, any other Keras activation by its name
@@ -118,10 +126,11 @@ class ReluSite:
     """One erasable activation of a model.
 
     Attributes:
-        name: str. The layer or operation name.
+        name: str. The layer or operation name (for a nested site
+            `"<layer>/<attribute path>"`).
         path: str. `name` prefixed by the names of the nested models around
             it, joined by "/" (equal to `name` at the top level).
-        form: str. `"layer"`, `"fused"` or `"op"`.
+        form: str. `"layer"`, `"fused"`, `"op"` or `"nested"`.
         kind: str. `"relu"`, `"relu6"`, `"leaky"`, `"thresholded"`, another
             Keras activation name, or `"linear"` when erased earlier.
         layer_class: str. Class name of the layer or operation.
@@ -217,6 +226,66 @@ def _snake_case(name):
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def is_opaque(operation):
+    """Whether the graph walker cannot see into `operation` (see the module
+    docstring): a `Lambda`, or a custom layer that subclasses
+    `keras.layers.Layer` directly and is neither a site nor a nested model.
+
+    Example:
+
+    ```python
+    is_opaque(keras.layers.Lambda(keras.ops.relu))   # True
+    is_opaque(keras.layers.BatchNormalization())     # False
+    ```
+    """
+    if (
+        not isinstance(operation, keras.layers.Layer)
+        or is_graph_model(operation)
+        or activation_of(operation) is not None
+    ):
+        return False
+    if isinstance(operation, keras.layers.Lambda):
+        return True
+    for klass in type(operation).__mro__:
+        if klass.__module__.partition(".")[0] == "keras":
+            return klass is keras.layers.Layer
+    return True
+
+
+def activation_sublayers(layer):
+    """The activation sub-layers an opaque layer keeps as attributes, at any
+    depth, as `(attribute path, sub-layer)` in attribute order (lists of
+    layers give `name/0`, `name/1` ...). Nested models are not searched.
+
+    Example:
+
+    ```python
+    [path for path, _ in activation_sublayers(block)]   # ['activation1', ...]
+    ```
+    """
+    found, seen = [], {id(layer)}
+
+    def visit(owner, prefix):
+        for attribute, value in vars(owner).items():
+            if attribute.startswith("_"):
+                continue
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for position, item in enumerate(items):
+                if not isinstance(item, keras.layers.Layer) or id(item) in seen:
+                    continue
+                seen.add(id(item))
+                path = prefix + attribute
+                if isinstance(value, (list, tuple)):
+                    path += f"/{position}"
+                if activation_of(item) is not None:
+                    found.append((path, item))
+                elif not is_graph_model(item):
+                    visit(item, path + "/")
+
+    visit(layer, "")
+    return found
+
+
 def site_nodes(graph):
     """Maps each site key `(scope, id(operation))` to its graph nodes."""
     found = {}
@@ -228,7 +297,13 @@ def site_nodes(graph):
 
 
 def site_key(node):
+    """The key of the site a graph node calls: `(scope, id(operation))`."""
     return node.scope, id(node.operation)
+
+
+def nested_key(node, attribute_path):
+    """The key of a nested site: its owner's site key and attribute path."""
+    return (*site_key(node), attribute_path)
 
 
 def find_relus(model, kinds=None):
@@ -270,23 +345,40 @@ def sites_of_graph(graph, wanted):
 
     Returns:
         A dict from site key to `ReluSite` (with `decision` None), in
-        topological order, `index` counting from 0.
+        topological order (nested sites where their layer is first called),
+        `index` counting from 0.
     """
+    calls = {}
+    for node in graph.nodes:
+        calls.setdefault(site_key(node), []).append(node)
     sites = {}
-    for key, nodes in site_nodes(graph).items():
-        operation = nodes[0].operation
-        form, kind = activation_of(operation)
+
+    def add(key, operation, form, kind, name, path, count):
         if kind != ERASED_KIND and "any" not in wanted and kind not in wanted:
-            continue
+            return
         sites[key] = ReluSite(
-            name=operation.name,
-            path=nodes[0].qualified_name,
+            name=name,
+            path=path,
             form=form,
             kind=kind,
             layer_class=type(operation).__name__,
             index=len(sites),
-            calls=len(nodes),
+            calls=count,
         )
+
+    for key, nodes in calls.items():
+        node, operation = nodes[0], nodes[0].operation
+        if node.is_input:
+            continue
+        activation = activation_of(operation)
+        if activation is not None:
+            add(key, operation, *activation, operation.name, node.qualified_name,
+                len(nodes))  # fmt: skip
+        elif is_opaque(operation):
+            for attribute, sub_layer in activation_sublayers(operation):
+                add(nested_key(node, attribute), sub_layer, "nested",
+                    activation_of(sub_layer)[1], f"{operation.name}/{attribute}",
+                    f"{node.qualified_name}/{attribute}", len(nodes))  # fmt: skip
     return sites
 
 
