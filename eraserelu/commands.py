@@ -41,12 +41,15 @@ def placement_from_args(args):
 
 
 def load_model_by_name(name, input_shape=None):
-    """A model from a `.keras` file, a keras.applications name or the registry."""
+    """A model from a `.keras` file, a keras.applications name, the registry
+    or a KerasHub preset (`hub:PRESET_OR_DIR`)."""
     import keras
 
     from keras_eraserelu.core import did_you_mean
-    from keras_eraserelu.models import get_builder, list_models
+    from keras_eraserelu.models import create_model, get_builder, list_models
 
+    if name.startswith("hub:"):
+        return create_model(name, input_shape=input_shape)
     if name.endswith(".keras") or os.path.sep in name:
         if not os.path.exists(name):
             raise FileNotFoundError(f"Model file not found: {name!r}.")

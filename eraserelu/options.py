@@ -22,7 +22,8 @@ POSITIVE = a.int_at_least(1)
 NON_NEGATIVE = a.int_at_least(0)
 MODEL_HELP = (
     "a .keras file, a keras.applications name (ResNet50, built with "
-    "weights=None) or a registry name (cifar_resnet56)"
+    "weights=None), a registry name (cifar_resnet56) or a KerasHub preset "
+    "(hub:PRESET_OR_DIR)"
 )
 
 

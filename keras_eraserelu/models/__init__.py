@@ -21,6 +21,13 @@ from keras_eraserelu.models import (  # noqa: F401  (registers the families)
 from keras_eraserelu.models.batch_norm import FusedBatchNormalization
 from keras_eraserelu.models.cifar_resnets import cifar_resnet
 from keras_eraserelu.models.export import export_plain
+from keras_eraserelu.models.hub import (
+    HUB_PREFIX,
+    HubModel,
+    HubPreprocessing,
+    hub_preset_name,
+    load_hub_model,
+)
 from keras_eraserelu.models.model_sources import (
     ModelSource,
     application_names,
@@ -37,6 +44,9 @@ from keras_eraserelu.models.registry import (
 
 __all__ = [
     "FusedBatchNormalization",
+    "HUB_PREFIX",
+    "HubModel",
+    "HubPreprocessing",
     "ModelSource",
     "application_names",
     "check_model_fits",
@@ -44,7 +54,9 @@ __all__ = [
     "create_model",
     "export_plain",
     "get_builder",
+    "hub_preset_name",
     "list_models",
+    "load_hub_model",
     "model_source",
     "output_is_probability",
     "register_model",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import fnmatch
 
 from keras_eraserelu.core import did_you_mean
+from keras_eraserelu.models.hub import hub_preset_name, load_hub_model
 
 _BUILDERS = {}
 
@@ -63,10 +64,17 @@ def get_builder(name):
 def create_model(name, **kwargs):
     """Builds the registered model `name` with the builder's keyword arguments.
 
+    `"hub:PRESET_OR_DIR"` loads a KerasHub preset instead, with the keyword
+    arguments of `load_hub_model` (`classes`, `erase`, `input_shape`, ...).
+
     Example:
 
     ```python
     model = create_model("cifar_resnet56", erase="last", classes=100)
+    backbone = create_model("hub:my_resnet_preset", erase="last")
     ```
     """
+    preset = hub_preset_name(name)
+    if preset is not None:
+        return load_hub_model(preset, **kwargs).model
     return get_builder(name)(**kwargs)
