@@ -43,7 +43,7 @@ def offline(monkeypatch):
     probe thread left behind by an earlier test, on a loaded machine, is
     blocked but not counted)."""
     attempts = []
-    earlier = set(threading.enumerate()) - {threading.current_thread()}
+    earlier = {t for t in threading.enumerate() if t.name == datasets.PROBE_THREAD}
 
     def blocked(*args, **kwargs):
         if threading.current_thread() not in earlier:

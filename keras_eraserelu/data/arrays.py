@@ -30,6 +30,8 @@ from keras_eraserelu.data.catalogue import (
 from keras_eraserelu.data.data_source import (
     DataSource,
     channel_stats,
+    check_image_size,
+    describe,
     in_memory_reader,
     pixel_scale,
 )
@@ -131,23 +133,16 @@ def array_source(
     classes = _check_classes(arrays, num_classes, class_names)
     scale = 1.0 if normalize is False else pixel_scale(x_train.dtype)
     mean, std = _normalization(normalize, x_train, scale)
-    size = _size(image_size, x_train.shape[1:3])
+    size = check_image_size(image_size)
+    if size == tuple(x_train.shape[1:3]):
+        size = None  # already that size
     shape = (*(size or x_train.shape[1:3]), x_train.shape[3])
     digest = content_hash(arrays)
     spec = user_spec(f"{kind}:{digest[:12]}", classes, shape, mean, std, augmentation,
                      kind)  # fmt: skip
-    record = {
-        "kind": kind,
-        **(described or {}),
-        "sha256": digest,
-        "sizes": {split: int(len(y)) for split, (_, y) in arrays.items()},
-        "num_classes": classes,
-        "class_names": list(class_names) if class_names else None,
-        "image_shape": list(shape),
-        "mean": list(mean),
-        "std": list(std),
-        "augmentation": spec.augmentation,
-    }
+    sizes = {split: int(len(y)) for split, (_, y) in arrays.items()}
+    details = {k: v for k, v in (described or {}).items() if k != "class_names"}
+    record = describe(kind, spec, sizes, class_names, **details, sha256=digest)
     reader = in_memory_reader(arrays, scale=scale, mean=mean, std=std, size=size)
     return DataSource(spec, kind, spec.name, record, reader=reader, in_memory=True)
 
@@ -263,20 +258,3 @@ def check_normalize(normalize, channels):
     if np.any(np.asarray(std, dtype=float) <= 0):
         raise ValueError(f"The std of `normalize` must be > 0. Received: {std!r}.")
     return tuple(float(m) for m in mean), tuple(float(s) for s in std)
-
-
-def _size(image_size, native):
-    if image_size is None:
-        return None
-    size = (image_size, image_size) if is_int(image_size) else image_size
-    if (
-        not isinstance(size, (tuple, list))
-        or len(size) != 2
-        or not all(is_int(s) and s > 0 for s in size)
-    ):
-        raise ValueError(
-            "`image_size` must be None, a positive int or (height, width). "
-            f"Received: image_size={image_size!r}."
-        )
-    size = tuple(int(s) for s in size)
-    return None if size == tuple(native) else size

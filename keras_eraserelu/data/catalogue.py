@@ -290,6 +290,8 @@ def read_tfds(spec, split, shuffle, seed, data_dir, manual_dir, input_context):
 
 # Seconds the probe waits for all download hosts together (DNS included).
 _PROBE_TIMEOUT_S = 5.0
+# The name of the probe's threads (one may outlive its call: see below).
+PROBE_THREAD = "eraserelu-download-probe"
 
 
 def prepare_tfds(spec, builder, manual_dir):
@@ -374,7 +376,7 @@ def _unreachable_hosts(urls, timeout=_PROBE_TIMEOUT_S):
             errors[address] = f"{type(error).__name__}: {error}"
 
     threads = [
-        threading.Thread(target=probe, args=(address,), daemon=True)
+        threading.Thread(target=probe, args=(address,), daemon=True, name=PROBE_THREAD)
         for address in addresses
     ]
     for thread in threads:

@@ -21,6 +21,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from keras_eraserelu.core import is_int
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class DataSource:
@@ -58,6 +60,41 @@ class DataSource:
         """The number of examples of the whole split "train" or "test", or
         None when unknown before reading (a tfds data set)."""
         return self.record.get("sizes", {}).get(split)
+
+
+def check_image_size(image_size):
+    """`image_size` (None, an int or (height, width)) as None or a tuple of
+    two positive ints; raises a ValueError naming it otherwise."""
+    if image_size is None:
+        return None
+    size = (image_size, image_size) if is_int(image_size) else image_size
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(is_int(s) and s > 0 for s in size)
+    ):
+        raise ValueError(
+            "`image_size` must be None, a positive int or (height, width). "
+            f"Received: image_size={image_size!r}."
+        )
+    return tuple(int(s) for s in size)
+
+
+def describe(kind, spec, sizes, class_names=None, **details):
+    """The JSON-ready `DataSource.record`: what the data are (`details`:
+    name, path, content hash, ...), then their sizes, classes, image shape,
+    normalization and augmentation."""
+    return {
+        "kind": kind,
+        **details,
+        "sizes": sizes,
+        "num_classes": spec.num_classes,
+        "class_names": list(class_names) if class_names else None,
+        "image_shape": list(spec.image_shape),
+        "mean": list(spec.mean),
+        "std": list(spec.std),
+        "augmentation": spec.augmentation,
+    }
 
 
 def slice_splits(arrays, split):

@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from keras_eraserelu.core import is_int
+from keras_eraserelu.data.data_source import check_image_size
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 TEST_FOLDERS = ("test", "validation", "val")
@@ -108,8 +108,7 @@ def _size_and_mode(path, files, image_size):
                 modes.add(image.mode)
     mode = "grayscale" if modes <= set(_GRAY_MODES) else "rgb"
     if image_size is not None:
-        size = (image_size, image_size) if is_int(image_size) else tuple(image_size)
-        return size, mode
+        return check_image_size(image_size), mode
     if len(sizes) > 1:
         (w1, h1), first = next(iter(sizes.items()))
         (w2, h2), second = list(sizes.items())[1]

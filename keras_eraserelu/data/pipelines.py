@@ -40,6 +40,7 @@ from keras_eraserelu.data.catalogue import (
     resolve_augment,
     resolve_split,
 )
+from keras_eraserelu.data.data_source import check_image_size
 from keras_eraserelu.data.sources import dataset_source
 
 IMAGENET_SHUFFLE_BUFFER = 10_000  # records of JPEG bytes, per input pipeline
@@ -443,20 +444,7 @@ def _per_replica_batch_size(batch_size, input_context):
 
 
 def _image_size(spec, image_size):
-    if image_size is None:
-        return tuple(spec.image_shape[:2])
-    if is_int(image_size):
-        image_size = (image_size, image_size)
-    if (
-        not isinstance(image_size, (tuple, list))
-        or len(image_size) != 2
-        or not all(is_int(s) and s > 0 for s in image_size)
-    ):
-        raise ValueError(
-            "`image_size` must be None, a positive int or (height, width). "
-            f"Received: image_size={image_size!r}."
-        )
-    return tuple(int(s) for s in image_size)
+    return check_image_size(image_size) or tuple(spec.image_shape[:2])
 
 
 def _check_cache(spec, cache):

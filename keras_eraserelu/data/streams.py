@@ -28,6 +28,8 @@ from keras_eraserelu.data.arrays import check_normalize, user_spec
 from keras_eraserelu.data.data_source import (
     DataSource,
     channel_stats,
+    check_image_size,
+    describe,
     normalizer,
     pixel_scale,
 )
@@ -91,9 +93,7 @@ def stream_source(
         mean, std = (0.0,) * channels, (1.0,) * channels
     else:
         mean, std = check_normalize(normalize, channels)
-    size = None
-    if image_size is not None:
-        size = (image_size,) * 2 if isinstance(image_size, int) else tuple(image_size)
+    size = check_image_size(image_size)
     shape = (*(size or shapes["train"][:2]), channels)
     name = f"tf.data:{counts['train']}+{counts['test']}"
     spec = user_spec(name, classes, shape, mean, std, augmentation, "tf.data")
@@ -107,18 +107,9 @@ def stream_source(
         del input_context  # not shardable: see the module docstring
         return _slice(sized, split).map(normalize_fn, tf.data.AUTOTUNE)
 
-    record = {
-        "kind": "tf.data",
-        "sha256": None,  # a stream has no content hash that is cheap and stable
-        "sizes": counts,
-        "num_classes": classes,
-        "class_names": list(class_names) if class_names else None,
-        "image_shape": list(shape),
-        "mean": list(mean),
-        "std": list(std),
-        "augmentation": spec.augmentation,
-        "batch_size": batches["train"],
-    }
+    # A stream has no content hash that is cheap and stable.
+    record = describe("tf.data", spec, counts, class_names, sha256=None,
+                      batch_size=batches["train"])  # fmt: skip
     return DataSource(spec, "tf.data", name, record, reader=read, per_worker=False)
 
 

@@ -26,7 +26,12 @@ import tempfile
 from keras_eraserelu.core import did_you_mean
 from keras_eraserelu.data.arrays import check_normalize, user_spec
 from keras_eraserelu.data.catalogue import prepare_tfds, read_tfds
-from keras_eraserelu.data.data_source import DataSource, channel_stats
+from keras_eraserelu.data.data_source import (
+    DataSource,
+    channel_stats,
+    check_image_size,
+    describe,
+)
 
 STATS_FILE = "eraserelu_stats.json"
 
@@ -85,23 +90,14 @@ def tfds_source(
     else:
         mean, std = check_normalize(normalize, shape[-1])
     spec = dataclasses.replace(spec, mean=tuple(mean), std=tuple(std))
-    record = {
-        "kind": "tfds",
-        "name": name,
-        "version": str(builder.info.version),
-        "data_dir": os.fspath(builder.data_dir_root),
-        "sizes": {
-            split: builder.info.splits[split].num_examples
-            for split in ("train", spec.test_split)
-            if split in builder.info.splits
-        },
-        "num_classes": classes,
-        "class_names": names,
-        "image_shape": list(shape),
-        "mean": list(mean),
-        "std": list(std),
-        "augmentation": spec.augmentation,
+    sizes = {
+        split: builder.info.splits[split].num_examples
+        for split in ("train", spec.test_split)
+        if split in builder.info.splits
     }
+    record = describe("tfds", spec, sizes, names, name=name,
+                      version=str(builder.info.version),
+                      data_dir=os.fspath(builder.data_dir_root))  # fmt: skip
     return DataSource(spec, "tfds", f"tfds:{name}", record)
 
 
@@ -140,7 +136,7 @@ def _test_split(name, splits):
 
 def _size(name, shape, image_size):
     if image_size is not None:
-        return (image_size,) * 2 if isinstance(image_size, int) else tuple(image_size)
+        return check_image_size(image_size)
     if None in shape[:2]:
         raise ValueError(
             f"The images of the tfds data set {name!r} vary in size ({shape}); "
