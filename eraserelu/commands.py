@@ -193,6 +193,7 @@ def run_train(args):
 
 
 def run_tune(args):
+    from keras_eraserelu.training import atomic_save_model
     from keras_eraserelu.tuning import tune_placements
 
     result = tune_placements(
@@ -230,7 +231,7 @@ def run_tune(args):
     result.to_json(paths["results.json"])
     result.plot(paths["results.png"])
     if result.best_model is not None:
-        result.best_model.save(paths["best_model.keras"])
+        atomic_save_model(result.best_model, paths["best_model.keras"])
     print("written: " + ", ".join(p for p in paths.values() if os.path.exists(p)))
     for row in result.failed:
         print(
@@ -277,13 +278,14 @@ def run_compare(args):
 
 def run_export(args):
     from keras_eraserelu.models import export_plain
+    from keras_eraserelu.training import atomic_save_model
 
     model = load_model_by_name(args.model, args.input_shape)
     plain = export_plain(model)
     report = getattr(plain, "export_report", None)
     if report is not None:
         print(report)
-    plain.save(args.out)
+    atomic_save_model(plain, args.out)
     print(
         f"standard Keras model ({plain.count_params():,d} params) written to {args.out}"
     )
@@ -292,6 +294,7 @@ def run_export(args):
 
 def run_fold(args):
     from keras_eraserelu.folding import fold_linear
+    from keras_eraserelu.training import atomic_save_model
 
     model = load_model_by_name(args.model, args.input_shape)
     folded, report = fold_linear(
@@ -301,26 +304,13 @@ def run_fold(args):
         residuals=args.residuals,
     )
     print(report)
-    save_atomically(folded, args.out)
+    atomic_save_model(folded, args.out)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(report.to_dict(), handle, indent=2)
         print(f"report written to {args.json}")
     print(f"folded model ({folded.count_params():,d} params) written to {args.out}")
     return 0
-
-
-def save_atomically(model, path):
-    """Saves `model` to a temporary `.keras` file beside `path`, then renames
-    it: an interrupted save leaves no half-written file under `path`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    try:
-        model.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def run_demo(args):
