@@ -182,7 +182,7 @@ def run_train(args):
         activation_stats=args.activation_stats,
         gradient_stats=args.gradient_stats or False,
         verbose=args.verbose,
-        reinitialize=not args.keep_weights,
+        reinitialize=False if args.keep_weights else None,
     )
     final = result.final
     print(
@@ -217,7 +217,7 @@ def run_tune(args):
         steps_per_epoch=args.steps_per_epoch,
         validation_steps=args.validation_steps,
         data_dir=args.data_dir,
-        reinitialize=not args.keep_weights,
+        reinitialize=False if args.keep_weights else None,
     )
     if result.role == "worker":
         print(f"worker done; the chief writes the results in {result.project_dir}")
@@ -271,7 +271,7 @@ def run_compare(args):
         target_accuracy=args.target_accuracy,
         gradient_stats=args.gradient_stats or False,
         verbose=args.verbose,
-        reinitialize=not args.keep_weights,
+        reinitialize=False if args.keep_weights else None,
     )
     return 0
 

@@ -236,3 +236,50 @@ def test_bad_data_or_models_on_the_command_line_exit_2(argv, match, tmp_path, ca
     assert main(command) == 2
     assert re.search(match, capsys.readouterr().err)
     assert not (tmp_path / "run" / "history.json").exists()
+
+
+def test_a_kerashub_preset_is_fine_tuned_with_its_own_image_size_and_normalization(
+    tmp_path,
+):
+    """`train(model="hub:DIR")`: an ImageClassifier of the preset's class for
+    the data's classes, its weights kept, the images resized and normalized
+    as its image converter says (checked against NumPy)."""
+    import keras_hub
+
+    models = keras_hub.models
+    backbone = models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64, 64], stackwise_num_blocks=[1, 1],
+        stackwise_num_strides=[1, 2], block_type="basic_block",
+        image_shape=(16, 16, 3),
+    )  # fmt: skip
+    converter = keras_hub.layers.ResNetImageConverter(
+        image_size=(16, 16), scale=1 / 255.0, offset=(-0.5, -0.4, -0.3)
+    )
+    preprocessor = models.ResNetImageClassifierPreprocessor(image_converter=converter)
+    task = models.ResNetImageClassifier(
+        backbone=backbone, num_classes=3, preprocessor=preprocessor
+    )
+    task.save_to_preset(str(tmp_path / "preset"))
+    source = model_source(f"hub:{tmp_path / 'preset'}")
+    assert source.kind == "hub" and source.input_shape == (16, 16, 3)
+    data = dataset_source(images(size=8))  # 8x8 images, resized to 16x16
+    result = train(f"hub:{tmp_path / 'preset'}", data, erase="last",
+                   out=str(tmp_path / "run"), verbose=0, **FAST)  # fmt: skip
+    assert isinstance(result.model, models.ResNetImageClassifier)
+    assert result.model.output_shape == (None, 4)
+    assert type(result.model.backbone.get_layer("stack0_block0_out")) is layers.Identity
+    record = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert record["data"]["normalized_for_the_model"]
+    assert record["model_source"]["preprocessing"]["image_size"] == [16, 16]
+    # The images the model sees: the converter's pixels / 255 + offset.
+    from keras_eraserelu.data import load_dataset
+    from keras_eraserelu.training import fit_data_to_model
+
+    fitted = fit_data_to_model(source, data)
+    x, _ = next(iter(load_dataset(fitted.data, "test", 5, image_size=(16, 16))))
+    raw = tf.image.resize(tf.cast(images(size=8)[0], tf.float32) / 255, (16, 16),
+                          antialias=True).numpy() * 255  # fmt: skip
+    expected = raw / 255 + np.array([-0.5, -0.4, -0.3])
+    for image in x.numpy():  # each one of the raw images, as the converter maps it
+        assert np.abs(expected - image).max(axis=(1, 2, 3)).min() < 1e-4

@@ -16,7 +16,7 @@ from keras_eraserelu.data.catalogue import (
     digits_arrays,
     resolve_split,
 )
-from keras_eraserelu.data.data_source import DataSource
+from keras_eraserelu.data.data_source import DataSource, renormalized
 from keras_eraserelu.data.pipelines import (
     distributed_dataset,
     load_dataset,
@@ -37,5 +37,6 @@ __all__ = [
     "numpy_dataset",
     "register_dataset",
     "registered_names",
+    "renormalized",
     "resolve_split",
 ]

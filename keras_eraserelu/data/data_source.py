@@ -97,6 +97,38 @@ def describe(kind, spec, sizes, class_names=None, **details):
     }
 
 
+def renormalized(source, mean, std):
+    """`source` with its images normalized by `(u - mean) / std` instead of
+    its own statistics (`u`: pixels in [0, 1]), for a model that expects its
+    own normalization (a KerasHub preset's image converter).
+
+    Example:
+
+    ```python
+    ready = renormalized(source, mean=(0.5,) * 3, std=(0.5,) * 3)
+    ```
+    """
+    old_mean = tf.constant(source.spec.mean, tf.float32)
+    old_std = tf.constant(source.spec.std, tf.float32)
+    new_mean, new_std = tf.constant(mean, tf.float32), tf.constant(std, tf.float32)
+    spec = dataclasses.replace(source.spec, mean=tuple(mean), std=tuple(std))
+    record = {**source.record, "mean": list(mean), "std": list(std),
+              "normalized_for_the_model": True}  # fmt: skip
+    reader = source.reader
+    if reader is not None:  # a tfds source reads the spec's mean and std
+        own = reader
+
+        def reader(split, input_context=None):
+            def again(image, label):
+                return ((image * old_std + old_mean) - new_mean) / new_std, label
+
+            return own(split, input_context).map(again, tf.data.AUTOTUNE)
+
+    identity = f"{source.identity}/normalized:{list(mean)}:{list(std)}"
+    return dataclasses.replace(source, spec=spec, record=record, reader=reader,
+                               identity=identity)  # fmt: skip
+
+
 def slice_splits(arrays, split):
     """The images and labels of a tfds split string over `arrays`.
 

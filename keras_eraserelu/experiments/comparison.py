@@ -136,7 +136,7 @@ def compare(
     plots=True,
     verbose=0,
     restart=False,
-    reinitialize=True,
+    reinitialize=None,
 ):
     """Trains every variant once per seed and compares them with statistics.
 
@@ -166,10 +166,11 @@ def compare(
         restart: bool. Delete the runs' files under `out` and train every run
             anew. Defaults to False (finished runs are read, interrupted ones
             resumed).
-        reinitialize: bool. A given model (keras.Model or file) starts each
-            seed from fresh weights drawn under the seed (True), or every seed
-            from its own weights (False: erasure while fine-tuning). Defaults
-            to True.
+        reinitialize: bool or None. A given model (keras.Model, file or
+            KerasHub preset) starts each seed from fresh weights drawn under
+            the seed (True), or every seed from its own weights (False:
+            erasure while fine-tuning). None: True, except for a preset.
+            Defaults to None.
 
     Returns:
         An `ExperimentResult`.

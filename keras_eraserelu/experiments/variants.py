@@ -45,9 +45,9 @@ class Variant:
         depth: int or None. For depth sweeps. Defaults to the number ending
             a `...resnet<depth>` model name.
         model_kwargs: dict or None. More builder arguments.
-        reinitialize: bool. A given model starts each seed from fresh weights
-            drawn under the seed (True) or from its own (False). Defaults to
-            True.
+        reinitialize: bool or None. A given model starts each seed from
+            fresh weights drawn under the seed (True) or from its own (False).
+            None: True, except for a KerasHub preset. Defaults to None.
 
     Example:
 
@@ -62,11 +62,12 @@ class Variant:
     name: str | None = None
     depth: int | None = None
     model_kwargs: dict | None = None
-    reinitialize: bool = True
+    reinitialize: bool | None = None
     source: object = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        check_bool("reinitialize", self.reinitialize)
+        if self.reinitialize is not None:
+            check_bool("reinitialize", self.reinitialize)
         source = model_source(self.model, reinitialize=self.reinitialize)
         object.__setattr__(self, "source", source)
         if self.erase not in (None, "none"):
@@ -94,15 +95,15 @@ class Variant:
         return self.erase != "none"
 
 
-def as_variants(variants, reinitialize=True):
+def as_variants(variants, reinitialize=None):
     """Normalises variant specifications to a list of `Variant`s.
 
     Args:
         variants: a list of `Variant`, `(model, erase)` pairs, or models
             (erase "none": names, builders, keras.Model, .keras paths); or
             one of them.
-        reinitialize: bool. For the variants made here (a `Variant` keeps
-            its own). Defaults to True.
+        reinitialize: bool or None. For the variants made here (a `Variant`
+            keeps its own). Defaults to None (see `Variant`).
 
     Returns:
         A list of `Variant` with distinct names.

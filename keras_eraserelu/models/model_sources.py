@@ -9,12 +9,17 @@
 | a builder `f(input_shape=..., classes=..., erase=...)` | what it returns |
 | a `keras.Model` (Functional or Sequential) | a copy (`keras.models.clone_model`) |
 | a `.keras` file | a copy of the model it holds |
+| `"hub:PRESET_OR_DIR"` | the KerasHub preset as an ImageClassifier |
 
 A copy of a user's model is re-initialized from the run's seed
 (`reinitialize=True`: its layers' initializers under
 `keras.utils.set_random_seed`), or starts from the given weights
 (`reinitialize=False`, to compare erasure when fine-tuning); the erased
 variant is `erase_relu` of that copy. The user's model is never modified.
+A KerasHub preset keeps its class (`keras_eraserelu.core` keeps KerasHub
+classes through every rewrite), starts from its own weights unless
+`reinitialize=True`, and says which image size and normalization it
+expects (`ModelSource.input_shape`, `ModelSource.normalization`).
 
 Example:
 
@@ -42,6 +47,7 @@ from keras_eraserelu.core import (
     erase_arguments,
     erase_relu,
 )
+from keras_eraserelu.models.hub import hub_preset_name, load_hub_model
 from keras_eraserelu.models.registry import get_builder, list_models
 
 
@@ -62,6 +68,9 @@ class ModelSource:
             reinitialize).
         builder: callable(input_shape=, classes=, erase=, **kwargs).
         input_shape: tuple or None. A user's model's fixed input (H, W, C).
+        normalization: (mean, std) or None. What the model expects the
+            images normalized by, in [0, 1] pixel units (a KerasHub preset's
+            image converter); None: the data's own statistics.
     """
 
     name: str
@@ -70,6 +79,7 @@ class ModelSource:
     record: dict
     builder: object
     input_shape: tuple | None = None
+    normalization: tuple | None = None
 
     def fitted_input(self, image_shape):
         """`(input shape, image size)` for data of `image_shape`: a given
@@ -93,16 +103,19 @@ class ModelSource:
                             **kwargs)  # fmt: skip
 
 
-def model_source(model, *, reinitialize=True):
+def model_source(model, *, reinitialize=None):
     """Resolves any `model=` value to a `ModelSource`.
 
     Args:
         model: a registry name, a keras.applications name (or
             "keras.applications.NAME"), a builder callable, a built
-            `keras.Model`, a `.keras` path, or a `ModelSource`.
-        reinitialize: bool. For a user's model or file: start each copy from
-            fresh weights drawn under the run's seed (True), or from the
-            model's own (False). Defaults to True.
+            `keras.Model`, a `.keras` path, "hub:PRESET_OR_DIR", or a
+            `ModelSource`.
+        reinitialize: bool or None. For a user's model, file or preset:
+            start each copy from fresh weights drawn under the run's seed
+            (True), or from the given weights (False). None: True, except
+            for a KerasHub preset (fine-tuning its weights). Defaults to
+            None.
 
     Returns:
         A `ModelSource`.
@@ -118,9 +131,14 @@ def model_source(model, *, reinitialize=True):
     model_source("trained.keras", reinitialize=False).record["path"]
     ```
     """
-    check_bool("reinitialize", reinitialize)
+    if reinitialize is not None:
+        check_bool("reinitialize", reinitialize)
     if isinstance(model, ModelSource):
         return model
+    preset = hub_preset_name(model)
+    if preset is not None:
+        return _hub_preset(preset, reinitialize is True)
+    reinitialize = reinitialize is not False
     if isinstance(model, keras.Model):
         return _user_model(model, reinitialize, kind="keras.Model")
     if isinstance(model, (str, os.PathLike)):
@@ -204,6 +222,42 @@ def _user_model(model, reinitialize, *, kind, path=None, name=None):
 
     return ModelSource(name or model.name, kind, identity, record, build,
                        input_shape=tuple(model.input_shape[1:]))  # fmt: skip
+
+
+def _hub_preset(preset, reinitialize):
+    """A KerasHub preset: each run loads it as an ImageClassifier for the
+    data's classes (a new head), its image converter left to the data
+    pipeline (its size and normalization become the run's)."""
+    probe = load_hub_model(preset, load_weights=False, preprocessor=False)
+    record = {"kind": "hub", "preset": preset, "class": type(probe.model).__name__,
+              "reinitialize": reinitialize}  # fmt: skip
+    preprocessing = probe.preprocessing
+    input_shape, normalization = None, None
+    if preprocessing is not None:
+        record["preprocessing"] = preprocessing.to_dict()
+        if preprocessing.image_size is not None:
+            input_shape = (*preprocessing.image_size, 3)
+        normalization = _as_normalization(preprocessing.scale, preprocessing.offset)
+
+    def build(input_shape, classes, erase=None, **kwargs):
+        loaded = load_hub_model(preset, classes=classes, erase=erase,
+                                input_shape=input_shape, preprocessor=False,
+                                load_weights=not reinitialize, **kwargs)  # fmt: skip
+        return loaded.model
+
+    identity = f"hub:{preset}" + ("" if reinitialize else "+weights")
+    return ModelSource(f"hub-{probe.name}", "hub", identity, record, build,
+                       input_shape, normalization)  # fmt: skip
+
+
+def _as_normalization(scale, offset):
+    """`(mean, std)` in [0, 1] units such that `(u - mean) / std` equals the
+    converter's `pixels * scale + offset` of raw pixels `255 * u`."""
+    scale = np.atleast_1d(np.asarray(1.0 if scale is None else scale, "float64"))
+    offset = np.atleast_1d(np.asarray(0.0 if offset is None else offset, "float64"))
+    std = 1.0 / (255.0 * scale)
+    mean, std = np.broadcast_arrays(-offset * std, std)
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
 
 def _file(path, reinitialize):

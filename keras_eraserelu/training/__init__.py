@@ -22,6 +22,7 @@ from keras_eraserelu.training.cluster import (
     writable_dir,
 )
 from keras_eraserelu.training.compat import patch_multiworker_fit
+from keras_eraserelu.training.fitting import FittedData, fit_data_to_model
 from keras_eraserelu.training.history_plot import plot_history_stats
 from keras_eraserelu.training.optimizers import CoupledSGD
 from keras_eraserelu.training.paper_recipes import (
@@ -65,6 +66,7 @@ __all__ = [
     "ActivationStats",
     "CoupledSGD",
     "DamagedRunFileError",
+    "FittedData",
     "GradientStats",
     "HISTORY_FILE",
     "LayerStatsProgbar",
@@ -85,6 +87,7 @@ __all__ = [
     "default_recipe",
     "describe_strategy",
     "existing_run",
+    "fit_data_to_model",
     "get_recipe",
     "is_chief",
     "list_recipes",

@@ -51,6 +51,7 @@ from keras_eraserelu.training.callbacks import (
 )
 from keras_eraserelu.training.cluster import is_chief, writable_dir
 from keras_eraserelu.training.compat import patch_multiworker_fit
+from keras_eraserelu.training.fitting import fit_data_to_model
 from keras_eraserelu.training.paper_recipes import default_recipe, get_recipe
 from keras_eraserelu.training.precision import apply_precision, resolve_jit_compile
 from keras_eraserelu.training.progress import LayerStatsProgbar
@@ -132,7 +133,7 @@ def train(
     verbose="auto",
     model_kwargs=None,
     restart=False,
-    reinitialize=True,
+    reinitialize=None,
 ):
     """Trains a model on a data set with a recipe.
 
@@ -171,9 +172,10 @@ def train(
         model_kwargs: dict. More builder arguments.
         restart: bool. Delete the run's files in `out` (history, checkpoint,
             model, TensorBoard logs) and start over. Defaults to False.
-        reinitialize: bool. A given model (or file) starts from fresh weights
-            drawn under `seed` (True) or from its own weights (False, for
-            fine-tuning). Defaults to True.
+        reinitialize: bool or None. A given model, file or KerasHub preset
+            starts from fresh weights drawn under `seed` (True) or from its
+            own weights (False, for fine-tuning). None: True, except for a
+            preset ("hub:..."). Defaults to None.
 
     Returns:
         A `TrainResult`.
@@ -294,9 +296,9 @@ def _resolve_run(
         "progressive_erase": list(progressive_erase) if progressive_erase else None,
     }
     global_batch = batch_size or recipe_obj.batch_size
-    input_shape, image_size = model.fitted_input(data.spec.image_shape)
-    return _Run(model, data, recipe_obj, placement, global_batch, config,
-                input_shape, image_size)  # fmt: skip
+    fitted = fit_data_to_model(model, data)
+    return _Run(model, fitted.data, recipe_obj, placement, global_batch, config,
+                fitted.input_shape, fitted.image_size)  # fmt: skip
 
 
 def _previous_run(out, config, restart, strategy):
@@ -464,9 +466,10 @@ def run_identity(
     """
     model = model_source(model)
     recipe_obj = _recipe(model.name, recipe, epochs)
+    data = fit_data_to_model(model, dataset_source(dataset)).data
     return {
         "model": model.identity,
-        "dataset": dataset_source(dataset).identity,
+        "dataset": data.identity,
         "erase": erase,
         "epochs": recipe_obj.epochs,
         "batch_size": batch_size or recipe_obj.batch_size,

@@ -49,6 +49,7 @@ from keras_eraserelu.models import model_source, output_is_probability
 from keras_eraserelu.training import (
     Recipe,
     default_recipe,
+    fit_data_to_model,
     get_recipe,
     resolve_jit_compile,
 )
@@ -138,9 +139,10 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         seed: int. Seeds the initial weights and the data order. Defaults to 0.
         data_dir: str or None. The tensorflow-datasets directory.
         model_kwargs: dict or None. More arguments of a registry builder.
-        reinitialize: bool. A given model's copy starts from fresh weights
-            drawn under `seed` (True) or from the model's own (False). Every
-            trial starts from the same weights either way. Defaults to True.
+        reinitialize: bool or None. A given model's copy starts from fresh
+            weights drawn under `seed` (True) or from the model's own (False;
+            None: True, except for a KerasHub preset). Every trial starts
+            from the same weights either way. Defaults to None.
         name: str or None. The hypermodel's name.
 
     Attributes:
@@ -182,16 +184,15 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         seed=0,
         data_dir=None,
         model_kwargs=None,
-        reinitialize=True,
+        reinitialize=None,
         name=None,
     ):
         self.spaces = check_space(space)
-        self.source = dataset_source(dataset, data_dir=data_dir)
         self.seed = seed
         model = model_source(model_or_name, reinitialize=reinitialize)
-        self.input_shape, self.image_size = model.fitted_input(
-            self.source.spec.image_shape
-        )
+        fitted = fit_data_to_model(model, dataset_source(dataset, data_dir=data_dir))
+        self.source = fitted.data
+        self.input_shape, self.image_size = fitted.input_shape, fitted.image_size
         self.base_model = _base_model(
             model, self.input_shape, self.source.spec.num_classes, seed,
             model_kwargs or {},
