@@ -217,6 +217,15 @@ def test_preset_and_keras_file_give_back_the_erased_backbone(
     np.testing.assert_array_equal(loaded(pixels), expected)
 
 
+def test_export_plain_gives_a_functional_model_of_standard_layers(backbones, pixels):
+    erased = ker.erase_relu(backbones["resnet_v1"])
+    plain = ker.export_plain(erased)
+    assert type(plain).__name__ == "Functional"
+    saved = json.dumps(plain.get_config())
+    assert "keras_eraserelu" not in saved and "keras_hub" not in saved
+    np.testing.assert_array_equal(plain(pixels), erased(pixels))
+
+
 @pytest.mark.parametrize("family", ["resnet_v1", "vgg"])  # standalone, fused
 def test_make_erasable_and_finalize_keep_the_class(backbones, pixels, family, tmp_path):
     source = backbones[family]

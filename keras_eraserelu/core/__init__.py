@@ -30,7 +30,7 @@ from keras_eraserelu.core.erasable import (
 )
 from keras_eraserelu.core.erasable_relu import ErasableReLU
 from keras_eraserelu.core.flatgraph import is_graph_model
-from keras_eraserelu.core.hub import is_hub_model, register_kept_classes
+from keras_eraserelu.core.hub import register_kept_classes
 from keras_eraserelu.core.modules import Module
 from keras_eraserelu.core.plan import (
     RATIO_FROM_CHOICES,
@@ -74,7 +74,6 @@ __all__ = [
     "finalize_erasure",
     "find_relus",
     "is_graph_model",
-    "is_hub_model",
     "is_int",
     "is_number",
     "make_erasable",

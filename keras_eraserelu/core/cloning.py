@@ -63,7 +63,7 @@ class Replacement:
     after: object = None
 
 
-def rewrite_model(model, replace, share_weights=False):
+def rewrite_model(model, replace, share_weights=False, keep_class=True):
     """Returns a rewritten copy of `model`; the input model is untouched.
 
     Args:
@@ -74,24 +74,28 @@ def rewrite_model(model, replace, share_weights=False):
             variables with `share_weights`).
         share_weights: bool. Reuse the original layers and variables for
             everything not replaced.
+        keep_class: bool. Rebuild models of a class with a keeper in
+            `CLASS_KEEPERS` (KerasHub's) as their class; False makes them
+            plain Functional models. Defaults to True.
     """
-    rewriter = _Rewriter(replace, share_weights)
+    rewriter = _Rewriter(replace, share_weights, keep_class)
     new_model = rewriter.model(model)
     rewriter.finish()
     return new_model
 
 
 class _Rewriter:
-    def __init__(self, replace, share_weights):
+    def __init__(self, replace, share_weights, keep_class=True):
         self.replace = replace
         self.share = share_weights
+        self.keep_class = keep_class
         self.cache = {}
         self.after = {}
         self.replaced = {}
         self.pending = []
 
     def model(self, model):
-        keeper = _keeper_of(model)
+        keeper = _keeper_of(model) if self.keep_class else None
         if isinstance(model, keras.Sequential):
             new_model = self._sequential(model)
         elif keeper is not None:

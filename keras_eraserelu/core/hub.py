@@ -61,18 +61,6 @@ _PLAIN = (type(None), bool, int, float, str)
 _KEPT = {}  # original KerasHub class -> its kept class
 
 
-def is_hub_model(model):
-    """Whether `model` is an instance of a KerasHub class (or a kept one),
-    told by the modules of its classes, without importing keras_hub."""
-    return any(_in_hub(klass) for klass in type(model).__mro__)
-
-
-def original_class(model):
-    """The KerasHub class that `model` is (or whose kept class it is)."""
-    klass = type(model)
-    return getattr(klass, "eraserelu_original", klass)
-
-
 def kept_class(original):
     """The kept class of a KerasHub class (a kept class is its own)."""
     original = getattr(original, "eraserelu_original", original)
@@ -97,16 +85,10 @@ def rebuild(model, rewriter):
     """The keeper of KerasHub models: `model`'s graph rewritten by `rewriter`,
     as an instance of its kept class (see the module docstring)."""
     hub_models = _keras_hub().models
-    original = original_class(model)
-    level = next(
-        (
-            lvl
-            for lvl in (hub_models.Task, hub_models.Backbone)
-            if issubclass(original, lvl)
-        ),
-        None,
-    )
-    if level is None:
+    original = getattr(type(model), "eraserelu_original", type(model))
+    levels = [lvl for lvl in (hub_models.Task, hub_models.Backbone)
+              if issubclass(original, lvl)]  # fmt: skip
+    if not levels:
         warnings.warn(
             f"'{model.name}' is a {original.__name__} from keras_hub, neither a "
             "Backbone nor a Task: it is rewritten as a plain Functional model.",
@@ -131,17 +113,18 @@ def rebuild(model, rewriter):
     instance = kept.__new__(kept)
     for name, value in properties.items():  # a task's constructor reads them
         setattr(instance, name, _map(value, image_of))
-    settings = {"compile": False} if level is hub_models.Task else {}
-    if level is hub_models.Backbone:
-        settings["dtype"] = model.dtype_policy
-    level.__init__(
+    if levels[0] is hub_models.Task:
+        settings = {"compile": False}  # the model's own compile state follows
+    else:
+        settings = {"dtype": model.dtype_policy}
+    levels[0].__init__(
         instance, inputs=inputs, outputs=outputs, name=model.name, **settings
     )
     for name, value in attributes.items():
         if name not in vars(instance):
             setattr(instance, name, _map(value, image_of))
-    rewrites = [*rewrites_of(model), *_recorded(model, rewriter)]
-    object.__setattr__(instance, "_eraserelu_rewrites", tuple(rewrites))
+    rewrites = (*rewrites_of(model), *_recorded(model, rewriter))
+    object.__setattr__(instance, "_eraserelu_rewrites", rewrites)
     if model.compiled:
         compiled = keras.saving.deserialize_keras_object(model.get_compile_config())
         instance.compile(**compiled)

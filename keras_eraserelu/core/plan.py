@@ -157,6 +157,13 @@ def plan_erasure(
 ):
     """Decides which activations of `model` to erase, without building anything.
 
+    A module whose last activation may sit inside a layer the graph walker
+    cannot see into (a `Lambda` or custom layer at its end, or between its
+    last ReLU and its end) gets no position rule: its sites are kept, with
+    the layer named in their reason and in a warning. Nested sites (the
+    activation sub-layers of such a layer) are erased only when `select`
+    chooses them and the layer's config can erase exactly them.
+
     Args:
         model: a built Functional or Sequential Keras model (nested models are
             searched at any depth).

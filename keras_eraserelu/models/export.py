@@ -94,9 +94,10 @@ def export_plain(model):
             included).
 
     Returns:
-        A new, uncompiled Keras model (Functional or Sequential, as `model`).
-        Its attribute `export_report` (`ExportReport`) counts what was
-        replaced.
+        A new, uncompiled Keras model (Functional or Sequential, as `model`;
+        a KerasHub backbone or task becomes a Functional model of the same
+        layers). Its attribute `export_report` (`ExportReport`) counts what
+        was replaced.
 
     Raises:
         TypeError: if `model` is not a Functional or Sequential model, or if
@@ -136,7 +137,7 @@ def export_plain(model):
             return replacement
         return None
 
-    plain = _uncompiled(rewrite_model(model, replace))
+    plain = _uncompiled(rewrite_model(model, replace, keep_class=False))
     for source, layer in copies:
         layer.set_weights(source.get_weights())
     replaced = sum(counts.values())

@@ -51,9 +51,10 @@ HUB_PREFIX = "hub:"
 class HubPreprocessing:
     """What a preset's image converter does to raw images, in order.
 
-    Raw images are pixel values in [0, 255], channels last. The converter
+    The converter takes raw pixel values, channels last (KerasHub's image
+    presets expect [0, 255]: their scale is 1/255 or 1/(255 * std)). It
     resizes them to `image_size` (unless None), then computes
-    `pixels * scale + offset` (each skipped when None).
+    `pixels * scale + offset` (each step skipped when None).
 
     Attributes:
         image_size: tuple `(height, width)` or None.
