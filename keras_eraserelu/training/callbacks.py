@@ -27,11 +27,12 @@ model.fit(x, y, epochs=10, callbacks=[
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from keras_eraserelu.core import check_choice, erasable_layers, find_relus
 
@@ -111,7 +112,12 @@ class ProgressiveErase(keras.callbacks.Callback):
             logs["alpha"] = self.alpha
 
     def _set(self, alpha):
+        if self._layers and float(alpha) == self.alpha:
+            return
         self.alpha = float(alpha)
+        # On JAX `self.model` puts the state of the steps run so far back
+        # into the variables, so that the next step reads this alpha.
+        _ = self.model
         for layer in self._layers:
             layer.alpha.assign(self.alpha)
 
@@ -176,10 +182,11 @@ class ActivationStats(keras.callbacks.Callback):
     def measure(self):
         """`{"dead/<site>": fraction, "zero/<site>": fraction}` on the probe."""
         if self._measure is None:
-            self._measure = tf.function(self._fractions)
+            self._measure = _compiled(self._fractions)
         dead, zero = self._measure(self.probe)
+        dead, zero = ops.convert_to_numpy(dead), ops.convert_to_numpy(zero)
         stats = {}
-        for name, d, z in zip(self._names, dead.numpy(), zero.numpy()):
+        for name, d, z in zip(self._names, dead, zero):
             stats[f"dead/{name}"] = float(d)
             stats[f"zero/{name}"] = float(z)
         return stats
@@ -191,13 +198,11 @@ class ActivationStats(keras.callbacks.Callback):
             outputs = [outputs]
         dead, zero = [], []
         for output in outputs:
-            output = tf.cast(output, "float32")
-            channels = tf.reshape(output, [-1, tf.shape(output)[-1]])
-            dead.append(
-                tf.reduce_mean(tf.cast(tf.reduce_max(channels, 0) <= 0, "float32"))
-            )
-            zero.append(tf.reduce_mean(tf.cast(tf.equal(output, 0.0), "float32")))
-        return tf.stack(dead), tf.stack(zero)
+            output = ops.cast(output, "float32")
+            channels = ops.reshape(output, (-1, output.shape[-1]))
+            dead.append(ops.mean(ops.cast(ops.max(channels, 0) <= 0, "float32")))
+            zero.append(ops.mean(ops.cast(ops.equal(output, 0.0), "float32")))
+        return ops.stack(dead), ops.stack(zero)
 
 
 class GradientStats(keras.callbacks.Callback):
@@ -231,12 +236,22 @@ class GradientStats(keras.callbacks.Callback):
         self._patched = None
 
     def on_train_begin(self, logs=None):
-        model, optimizer = self.model, self.model.optimizer
+        model = self.model
         variables = model.trainable_variables
         self._layers = sorted({_layer_of(v) for v in variables}, key=_order(variables))
-        self._segment = tf.constant(
-            [self._layers.index(_layer_of(v)) for v in variables]
-        )
+        self._segment = [self._layers.index(_layer_of(v)) for v in variables]
+        if keras.backend.backend() == "tensorflow":
+            self._begin_tensorflow(model)
+        else:
+            self._begin_backend(model)
+        model.make_train_function(force=True)
+
+    def _begin_tensorflow(self, model):
+        """Running sums in variables, updated inside the tf.function step."""
+        import tensorflow as tf
+
+        optimizer = model.optimizer
+        self._segment = tf.constant(self._segment)
         self._replicas = float(model.distribute_strategy.num_replicas_in_sync)
         count = len(self._layers)
         with model.distribute_strategy.scope():
@@ -252,14 +267,69 @@ class GradientStats(keras.callbacks.Callback):
             return original(grads_and_vars, *args, **kwargs)
 
         optimizer.apply_gradients = apply_gradients
-        self._patched = optimizer
-        model.make_train_function(force=True)
+        self._patched = [(optimizer, "apply_gradients")]
+
+    def _begin_backend(self, model):
+        """JAX and PyTorch: the step returns the norms in its logs (`apply` of
+        the optimizer that gets the unscaled gradients computes them), and
+        the sums are kept here, in NumPy."""
+        optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+        if keras.backend.backend() == "jax" and optimizer is not model.optimizer:
+            raise ValueError(
+                "GradientStats on the JAX backend does not support a loss-scaled "
+                "optimizer (precision 'mixed_float16'): the gradients are unscaled "
+                "inside a conditional branch. Use 'mixed_bfloat16' or 'float32', "
+                "or the tensorflow or torch backend."
+            )
+        count = len(self._layers)
+        self._host = [np.zeros(count), np.zeros(count), 0]
+        self._step = int(ops.convert_to_numpy(model.optimizer.iterations))
+        self._pending = None
+        groups = [
+            [i for i, s in enumerate(self._segment) if s == layer]
+            for layer in range(count)
+        ]
+        original_apply, original_step = optimizer.apply, model.train_step
+
+        def apply(grads, trainable_variables=None):
+            grads = list(grads)
+            squares = [
+                ops.sum(ops.square(ops.cast(g, "float32"))) if g is not None else 0.0
+                for g in grads
+            ]
+            self._pending = ops.sqrt(
+                ops.stack([sum(squares[i] for i in group) for group in groups])
+            )
+            return original_apply(grads, trainable_variables)
+
+        def train_step(*args, **kwargs):
+            result = original_step(*args, **kwargs)
+            norms, self._pending = self._pending, None
+            if isinstance(result, tuple):  # JAX: (logs, state)
+                return {**result[0], _NORMS_LOG: norms}, *result[1:]
+            return {**result, _NORMS_LOG: norms}
+
+        optimizer.apply, model.train_step = apply, train_step
+        self._patched = [(optimizer, "apply"), (model, "train_step")]
+
+    def on_train_batch_end(self, batch, logs=None):
+        norms = logs.pop(_NORMS_LOG, None) if logs else None
+        if norms is None or keras.backend.backend() == "tensorflow":
+            return
+        if self._step % self.every == 0:
+            norms = np.asarray(norms, "float64")
+            self._host[0] += norms
+            self._host[1] += norms**2
+            self._host[2] += 1
+        self._step += 1
 
     def _record(self, gradients):
         """Adds this step's per-layer norms to the sums, every `every` steps.
 
         Runs inside the train step, before the optimizer applies `gradients`.
         """
+        import tensorflow as tf
+
         optimizer = self.model.optimizer
         squares = tf.stack(
             [tf.reduce_sum(tf.square(tf.cast(g, "float32"))) for g in gradients]
@@ -278,25 +348,54 @@ class GradientStats(keras.callbacks.Callback):
         self._count.assign_add(weight)
 
     def on_epoch_begin(self, epoch, logs=None):
+        if keras.backend.backend() != "tensorflow":
+            self._host = [np.zeros(len(self._layers)), np.zeros(len(self._layers)), 0]
+            return
         for variable in (self._sum, self._sumsq):
             variable.assign(np.zeros(variable.shape, "float32"))
         self._count.assign(0.0)
 
     def on_epoch_end(self, epoch, logs=None):
-        count = float(self._count.numpy())
+        if logs is not None:
+            logs.pop(_NORMS_LOG, None)  # JAX and torch: the last step's norms
+        if keras.backend.backend() == "tensorflow":
+            sums = self._sum.numpy(), self._sumsq.numpy(), float(self._count.numpy())
+        else:
+            sums = self._host
+        total, squares, count = sums
         if logs is None or count == 0:
             return
-        mean = self._sum.numpy() / count
-        variance = np.maximum(self._sumsq.numpy() / count - mean**2, 0.0)
+        mean = total / count
+        variance = np.maximum(squares / count - mean**2, 0.0)
         for name, m, v in zip(self._layers, mean, variance):
             logs[f"grad_mean/{name}"] = float(m)
             logs[f"grad_var/{name}"] = float(v)
 
     def on_train_end(self, logs=None):
-        if self._patched is not None:
-            del self._patched.apply_gradients
+        if self._patched:
+            for owner, attribute in self._patched:
+                delattr(owner, attribute)
             self._patched = None
             self.model.make_train_function(force=True)
+
+
+# The log key under which the JAX and torch train steps hand the norms over.
+_NORMS_LOG = "_gradient_stats_norms"
+
+
+def _compiled(function):
+    """`function` as a tf.function on TensorFlow; as is elsewhere (JAX runs
+    it op by op, PyTorch without recording gradients)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function)
+    if backend == "torch":
+        import torch
+
+        return torch.no_grad()(function)
+    return function
 
 
 def _accumulator(initial, name):
@@ -318,7 +417,8 @@ def _order(variables):
 
 
 def _first_inputs(probe_data):
-    if isinstance(probe_data, tf.data.Dataset):
+    tf = sys.modules.get("tensorflow")  # not loaded: no tf.data.Dataset either
+    if tf is not None and isinstance(probe_data, tf.data.Dataset):
         probe_data = next(iter(probe_data))
     if isinstance(probe_data, tuple):
         probe_data = probe_data[0]

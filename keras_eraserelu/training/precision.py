@@ -9,6 +9,12 @@
 | TPU | mixed_bfloat16 | False (TPUStrategy compiles with XLA itself) |
 | CPU | float32 | False |
 
+On the JAX backend `jit_compile` "auto" is True everywhere: Keras' JAX
+trainer compiles the step with XLA (`jax.jit`), and without it runs every op
+eagerly, many times slower. On PyTorch "auto" is False (True means
+`torch.compile`, which Keras marks experimental). Precision "auto" follows
+the device of the backend's strategy (a `BackendStrategy`) by the same table.
+
 Why not more on a CPU: bfloat16 is fast only on CPUs with bfloat16
 instructions (AVX512_BF16 or AMX); on others it is emulated and slower, and
 float16 on a CPU is emulated too. So a CPU trains in float32 unless the
@@ -119,12 +125,13 @@ def apply_precision(precision="auto", strategy=None):
 def resolve_jit_compile(jit_compile="auto", strategy=None):
     """Whether to compile the train step with XLA on `strategy`'s device.
 
-    "auto" is True on a single GPU only. False on a CPU, where XLA made the
-    first epoch several seconds longer and the later ones no faster
+    On TensorFlow, "auto" is True on a single GPU only. False on a CPU,
+    where XLA made the first epoch several seconds longer and the later ones
+    no faster
     (cifar_resnet8) or about 3x slower (cifar_resnet56; see the module
     docstring). False under several replicas, as in Keras' own
     "auto", and on a TPU, where `TPUStrategy` compiles every step with XLA
-    anyway.
+    anyway. On JAX "auto" is True, on PyTorch False (module docstring).
 
     Args:
         jit_compile: bool or "auto". Defaults to "auto".
@@ -150,6 +157,9 @@ def resolve_jit_compile(jit_compile="auto", strategy=None):
             "`jit_compile` must be True, False or 'auto'. "
             f"Received: jit_compile={jit_compile!r}."
         )
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        return backend == "jax"
     strategy = strategy or tf.distribute.get_strategy()
     platform = strategy_platform(strategy)
     return platform == "gpu" and strategy.num_replicas_in_sync == 1

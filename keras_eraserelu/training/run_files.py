@@ -298,17 +298,24 @@ def read_history(path):
 
 
 def versions():
-    """Versions of the package and of the stack it ran on."""
-    import tensorflow as tf
+    """Versions of the package and of the stack it ran on: Keras, its backend
+    and the backend's library, TensorFlow (when installed), Python."""
+    import importlib
 
     from keras_eraserelu.version import __version__
 
-    return {
+    found = {
         "keras_eraserelu": __version__,
         "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-        "python": platform.python_version(),
+        "backend": keras.backend.backend(),
     }
+    for name in dict.fromkeys(("tensorflow", keras.backend.backend())):
+        try:
+            found[name] = importlib.import_module(name).__version__
+        except ImportError:
+            pass
+    found["python"] = platform.python_version()
+    return found
 
 
 class HistoryWriter(keras.callbacks.Callback):

@@ -32,6 +32,7 @@ import logging
 import os
 import warnings
 
+import keras
 import tensorflow as tf
 
 from keras_eraserelu.core import check_choice, check_int
@@ -41,6 +42,12 @@ from keras_eraserelu.training.cluster import (
     is_chief,
     read_tf_config,
     worker_count,
+)
+from keras_eraserelu.training.distribution import (
+    BackendStrategy,
+    backend_platform,
+    make_backend_strategy,
+    offers,
 )
 
 STRATEGY_CHOICES = ("auto", "cpu", "gpu", "mirrored", "multiworker", "tpu")
@@ -76,8 +83,16 @@ def make_strategy(name="auto", *, tpu=None):
       workers; else `MirroredStrategy` when there are several GPUs; else the
       default strategy (one device, the GPU if there is one).
 
+    On the JAX and PyTorch backends it returns a `BackendStrategy` instead
+    (`keras_eraserelu.training.distribution`): on JAX "auto" and
+    "data_parallel" are `keras.distribution.DataParallel` over the local
+    devices ("auto" only when there are several), "cpu" one CPU device; on
+    PyTorch "auto" is Keras' device and "cpu" the CPU. A name the backend
+    does not offer raises at once, listing what each backend offers.
+
     Args:
-        name: str. One of `STRATEGY_CHOICES`. Defaults to "auto".
+        name: str. One of `STRATEGY_CHOICES` on TensorFlow, of
+            `BACKEND_STRATEGY_CHOICES[backend]` elsewhere. Defaults to "auto".
         tpu: str or None. TPU name or address for `TPUClusterResolver`
             ("local" on a TPU VM). Defaults to None.
 
@@ -96,6 +111,13 @@ def make_strategy(name="auto", *, tpu=None):
     strategy.num_replicas_in_sync  # number of GPUs, or of logical CPUs
     ```
     """
+    if keras.backend.backend() != "tensorflow":
+        return make_backend_strategy(name)
+    if isinstance(name, str) and name not in STRATEGY_CHOICES:
+        check_choice("strategy", name, STRATEGY_CHOICES + ("data_parallel",))
+        raise ValueError(
+            f"strategy={name!r} is not available on the tensorflow backend. {offers()}"
+        )
     check_choice("strategy", name, STRATEGY_CHOICES)
     if name == "auto":
         return _auto_strategy(tpu)
@@ -120,11 +142,12 @@ def describe_strategy(strategy):
     """A JSON-ready summary of `strategy`.
 
     Args:
-        strategy: a `tf.distribute.Strategy`.
+        strategy: a `tf.distribute.Strategy` or a `BackendStrategy`.
 
     Returns:
         dict with "strategy" (class name), "replicas", "workers", "is_chief"
-        and "devices" (device names of this worker).
+        and "devices" (device names of this worker); a `BackendStrategy`
+        adds "backend".
 
     Example:
 
@@ -134,6 +157,8 @@ def describe_strategy(strategy):
     #  'is_chief': True, 'devices': ['/job:localhost/replica:0/task:0/device:CPU:0']}
     ```
     """
+    if isinstance(strategy, BackendStrategy):
+        return strategy.describe()
     return {
         "strategy": strategy_name(strategy),
         "replicas": int(strategy.num_replicas_in_sync),
@@ -148,7 +173,10 @@ def strategy_name(strategy):
 
     (`tf.distribute.MultiWorkerMirroredStrategy` is implemented by a class
     named CollectiveAllReduceStrategy; the default strategy is "DefaultStrategy".)
+    A `BackendStrategy` gives its own name ("DataParallel", "OneDevice").
     """
+    if isinstance(strategy, BackendStrategy):
+        return strategy.name
     for name in _PUBLIC_STRATEGIES:
         if isinstance(strategy, getattr(tf.distribute, name)):
             return name
@@ -161,12 +189,17 @@ def strategy_platform(strategy=None):
     """ "tpu", "gpu" or "cpu": the kind of device `strategy` computes on.
 
     Args:
-        strategy: `tf.distribute.Strategy` or None (the current strategy).
+        strategy: `tf.distribute.Strategy`, `BackendStrategy` or None (the
+            current strategy; on JAX and PyTorch, Keras' default device).
             Defaults to None.
 
     Returns:
         str.
     """
+    if isinstance(strategy, BackendStrategy):
+        return strategy.platform
+    if strategy is None and keras.backend.backend() != "tensorflow":
+        return backend_platform()
     strategy = strategy or tf.distribute.get_strategy()
     if any(c.__name__.startswith("TPUStrategy") for c in type(strategy).__mro__):
         return "tpu"

@@ -51,6 +51,10 @@ from keras_eraserelu.training.callbacks import (
 )
 from keras_eraserelu.training.cluster import is_chief, writable_dir
 from keras_eraserelu.training.compat import patch_multiworker_fit
+from keras_eraserelu.training.distribution import (
+    BackendStrategy,
+    as_backend_strategy,
+)
 from keras_eraserelu.training.fitting import fit_data_to_model
 from keras_eraserelu.training.paper_recipes import default_recipe, get_recipe
 from keras_eraserelu.training.precision import apply_precision, resolve_jit_compile
@@ -155,7 +159,10 @@ def train(
             the learning rate scales linearly with it.
         recipe: str or None. A name of `list_recipes()`. Defaults to the
             registry family's (`recipe_for_model`), "he_cifar" for others.
-        strategy: str or tf.distribute.Strategy. See `make_strategy`.
+        strategy: str, tf.distribute.Strategy (TensorFlow backend) or
+            keras.distribution.Distribution (JAX). See `make_strategy`;
+            the names each backend offers are in
+            `keras_eraserelu.training.distribution`.
         precision: str. See `keras_eraserelu.training.precision`.
         jit_compile: "auto" or bool. XLA.
         seed: int. Seeds weights, data order and augmentation.
@@ -202,6 +209,8 @@ def train(
         steps_per_epoch=steps_per_epoch,
     )
     given_strategy = None if isinstance(strategy, str) else strategy
+    if given_strategy is not None and keras.backend.backend() != "tensorflow":
+        given_strategy = as_backend_strategy(given_strategy)
     if out is not None and is_chief(given_strategy):  # the only one writing
         check_output_dir(out)
     with _run_lock(out, given_strategy):
@@ -242,17 +251,18 @@ def train(
             # only the chief writes one.
             if initial_epoch:
                 _resume(network, out, initial_epoch, run.recipe.epochs)
-            _fit(
-                network,
-                train_data,
-                test_data,
-                epochs=run.recipe.epochs,
-                steps=steps,
-                validation_steps=validation_steps,
-                callbacks=_fit_callbacks(run_dir, out, own, callbacks, writer),
-                initial_epoch=initial_epoch,
-                verbose=verbose,
-            )
+            with _fit_scope(strategy_obj):
+                _fit(
+                    network,
+                    train_data,
+                    test_data,
+                    epochs=run.recipe.epochs,
+                    steps=steps,
+                    validation_steps=validation_steps,
+                    callbacks=_fit_callbacks(run_dir, out, own, callbacks, writer),
+                    initial_epoch=initial_epoch,
+                    verbose=verbose,
+                )
             content = writer.write(completed=True)
             _save_final_model(network, out, run_dir, strategy_obj)
     return TrainResult(
@@ -327,7 +337,14 @@ def _set_up_strategy(
 
 def _input_pipelines(strategy, dataset, global_batch, seed, skip_steps, data):
     """The training stream (repeated, `skip_steps` in for a resumed run) and
-    the test set, one pipeline per worker."""
+    the test set, one pipeline per worker. On JAX and PyTorch one tf.data
+    pipeline of global batches: Keras splits them over a DataParallel mesh."""
+    if isinstance(strategy, BackendStrategy):
+        train_data = load_dataset(
+            dataset, "train", global_batch, seed=seed, repeat=True,
+            skip_batches=skip_steps, **data,
+        )  # fmt: skip
+        return train_data, load_dataset(dataset, "test", global_batch, **data)
     train_data = distributed_dataset(
         strategy,
         dataset,
@@ -419,6 +436,14 @@ def _fit(
             initial_epoch=initial_epoch,
             verbose=verbose,
         )
+
+
+def _fit_scope(strategy):
+    """Where `fit` runs: a JAX distribution or a pinned device must hold
+    while Keras places the batches; tf.distribute needs no scope there."""
+    if isinstance(strategy, BackendStrategy):
+        return strategy.scope()
+    return contextlib.nullcontext()
 
 
 def _save_final_model(network, out, run_dir, strategy):
