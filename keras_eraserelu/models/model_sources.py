@@ -7,7 +7,7 @@
 | a registry name (`list_models()`) | its builder, for the data's shape, classes |
 | a keras.applications name ("MobileNetV2") | it, with `weights=None` |
 | a builder `f(input_shape=..., classes=..., erase=...)` | what it returns |
-| a `keras.Model` (Functional or Sequential) | a copy (`keras.models.clone_model`) |
+| a `keras.Model` (Functional or Sequential) | a copy (its class's `from_config`) |
 | a `.keras` file | a copy of the model it holds |
 | `"hub:PRESET_OR_DIR"` | the KerasHub preset as an ImageClassifier |
 
@@ -213,7 +213,9 @@ def _user_model(model, reinitialize, *, kind, path=None, name=None):
                 f"A given model takes no builder arguments; received {sorted(kwargs)}."
             )
         check_model_fits(model, input_shape, classes)
-        copy = keras.models.clone_model(model, recursive=True)  # fresh weights
+        # New layers with fresh weights; `from_config` keeps the model's class
+        # (clone_model would make a KerasHub backbone a plain Functional).
+        copy = type(model).from_config(model.get_config())
         if weights is not None:
             copy.set_weights(weights)
         if erase is not None:

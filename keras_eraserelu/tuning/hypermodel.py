@@ -204,12 +204,12 @@ class PlacementHyperModel(keras_tuner.HyperModel):
         reference = plan_erasure(self.base_model, where, kinds=self.kinds)
         self.modules = reference.modules
         if not self.modules:
+            why = " ".join(reference.warnings) or "no merging or pooling cut points."
             raise ValueError(
-                f"Model '{self.base_model.name}' has no basic modules (no merging or "
-                f"pooling cut points), so the space {list(self.spaces)} has no "
-                "placement to choose. Tune a network made of residual, "
-                "Inception or pooled stages, or erase chosen sites with "
-                "`erase_relu(model, select=...)`."
+                f"Model '{self.base_model.name}' has no basic modules, so the space "
+                f"{list(self.spaces)} has no placement to choose: {why} Tune a "
+                "network made of residual, Inception or pooled stages, or erase "
+                "chosen sites with `erase_relu(model, select=...)`."
             )
         self.recipe = _resolve_recipe(recipe, model.name)
         self.epochs = _sizes("epochs", self.recipe.epochs if epochs is None else epochs)
