@@ -283,7 +283,9 @@ def _add_weight_from(layer, sources, share, *args, **kwargs):
     if share:
         layer._track_variable(source)
         return source
-    kwargs["initializer"] = lambda shape, dtype=None: source.value
+    # A copy: on JAX the new variable must not alias the source array, which
+    # training the copy would donate (delete) under the source model.
+    kwargs["initializer"] = lambda shape, dtype=None: keras.ops.copy(source.value)
     return type(layer).add_weight(layer, *args, **kwargs)
 
 
