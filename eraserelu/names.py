@@ -34,7 +34,14 @@ RECIPES = (
     "wrn_cifar",
 )
 # keras_eraserelu.training.strategies.STRATEGY_CHOICES (the names make_strategy takes).
-STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multiworker", "tpu")
+STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multiworker", "tpu", "data_parallel")
+# keras_eraserelu.training.distribution.BACKEND_STRATEGY_CHOICES (the names
+# each Keras backend offers; STRATEGIES is their union).
+BACKEND_STRATEGIES = {
+    "tensorflow": ("auto", "cpu", "gpu", "mirrored", "multiworker", "tpu"),
+    "jax": ("auto", "cpu", "data_parallel"),
+    "torch": ("auto", "cpu"),
+}
 # keras_eraserelu.training.precision.PRECISION_CHOICES.
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 # keras_eraserelu.core.plan.WHERE_CHOICES: the position words of plan_erasure.

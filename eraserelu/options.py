@@ -43,7 +43,12 @@ def add_training_arguments(parser, each):
         "--strategy",
         default="auto",
         type=a.choice(names.STRATEGIES),
-        help=f"tf.distribute strategy: {one_of(names.STRATEGIES, 'auto')}",
+        help="how training spreads over devices, by Keras backend: "
+        + "; ".join(
+            f"{backend}: {', '.join(choices)}"
+            for backend, choices in names.BACKEND_STRATEGIES.items()
+        )
+        + ". Defaults to auto",
     )
     parser.add_argument(
         "--precision",

@@ -27,6 +27,7 @@ def test_name_lists_equal_the_library_registries():
     from keras_eraserelu.core.plan import RATIO_FROM_CHOICES, WHERE_CHOICES
     from keras_eraserelu.core.sites import _ALIASES, KNOWN_KINDS
     from keras_eraserelu.data.catalogue import DATASETS
+    from keras_eraserelu.training.distribution import BACKEND_STRATEGY_CHOICES
     from keras_eraserelu.training.paper_recipes import list_recipes
     from keras_eraserelu.training.precision import PRECISION_CHOICES
     from keras_eraserelu.training.strategies import STRATEGY_CHOICES
@@ -35,7 +36,11 @@ def test_name_lists_equal_the_library_registries():
 
     assert list(names.DATASETS) == sorted(DATASETS)
     assert list(names.RECIPES) == list_recipes()
-    assert names.STRATEGIES == STRATEGY_CHOICES
+    assert names.BACKEND_STRATEGIES == BACKEND_STRATEGY_CHOICES
+    assert names.BACKEND_STRATEGIES["tensorflow"] == STRATEGY_CHOICES
+    assert names.STRATEGIES == tuple(
+        dict.fromkeys(n for c in BACKEND_STRATEGY_CHOICES.values() for n in c)
+    )
     assert names.PRECISIONS == PRECISION_CHOICES
     assert names.POSITIONS == WHERE_CHOICES
     assert names.ERASE_WORDS == ("none", *WHERE_CHOICES)
@@ -449,3 +454,16 @@ def test_inspect_json_is_written(tmp_path, capsys):
     assert main(["inspect", "cifar_resnet8", "--where", "-1", "--json", str(path)]) == 0
     assert f"plan written to {path}" in capsys.readouterr().out
     assert json.loads(path.read_text())["settings"]["where"] == -1
+
+
+def test_a_strategy_of_another_backend_is_refused_naming_what_each_offers(
+    tmp_path, capsys
+):
+    argv = ["train", "--model", "cifar_resnet8", "--dataset", "digits",
+            "--strategy", "data_parallel", "--epochs", "1",
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "strategy='data_parallel' is not available on the tensorflow backend" in err
+    assert "jax: auto, cpu, data_parallel; torch: auto, cpu" in err
+    assert not (tmp_path / "run" / "history.json").exists()
