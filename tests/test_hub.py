@@ -409,16 +409,17 @@ def test_inspect_reads_a_preset(preset, capsys):
 
 
 def test_a_new_process_opens_erased_presets_and_files(task, tmp_path, pixels):
-    """With keras_hub imported first, `import keras_eraserelu` registers the
-    kept classes: keras-hub and Keras open the files as they are."""
+    """`import keras_eraserelu`, then keras_hub (the order in which the kept
+    classes cannot exist yet): they are registered as keras_hub loads, and
+    keras-hub and Keras open the files as they are."""
     erased = ker.erase_relu(task.backbone)
     erased.save_to_preset(str(tmp_path / "preset"))
     erased.save(tmp_path / "erased.keras")
     np.save(tmp_path / "pixels.npy", pixels)
     np.save(tmp_path / "expected.npy", erased(pixels))
     code = textwrap.dedent(f"""
-        import keras, keras_hub, numpy as np
         import keras_eraserelu
+        import keras, keras_hub, numpy as np
         pixels = np.load({str(tmp_path / "pixels.npy")!r})
         expected = np.load({str(tmp_path / "expected.npy")!r})
         preset = keras_hub.models.Backbone.from_preset({str(tmp_path / "preset")!r})

@@ -53,6 +53,7 @@ from collections.abc import Mapping
 import keras
 
 from keras_eraserelu.core.cloning import CLASS_KEEPERS, Replacement, rewrite_model
+from keras_eraserelu.core.hub_import import when_keras_hub_imported
 
 HUB_PACKAGE = "keras_hub"
 REWRITES = "eraserelu_rewrites"
@@ -271,5 +272,4 @@ def _in_hub(klass):
 
 
 CLASS_KEEPERS[HUB_PACKAGE] = rebuild
-if HUB_PACKAGE in sys.modules:
-    register_kept_classes()
+when_keras_hub_imported(register_kept_classes, HUB_PACKAGE)
