@@ -88,7 +88,7 @@ def test_every_kind_of_data_through_train_compare_and_tune(kind, tmp_path):
         assert type(result.model.get_layer("b1_out")) is layers.Identity
         out = str(tmp_path / "exp")
         experiment = compare([(model, "last")], dataset, seeds=2, out=out,
-                             plots=False, **FAST)  # fmt: skip
+                             plots=False, gradient_stats=False, **FAST)  # fmt: skip
         assert [r["seed"] for r in experiment.runs] == [0, 1]
         assert experiment.config["data"]["num_classes"] == classes
         search = tune_placements(model, dataset, tuner="random", max_trials=2,
@@ -131,7 +131,8 @@ def test_each_seed_reinitializes_a_copy_or_keeps_the_given_weights(tmp_path):
 def test_a_hand_built_model_compared_with_and_without_erasure(tmp_path):
     model = user_net()
     result = compare([model, (model, "last")], images(), seeds=2,
-                     out=str(tmp_path), plots=False, **FAST)  # fmt: skip
+                     out=str(tmp_path), plots=False, gradient_stats=False,
+                     **FAST)  # fmt: skip
     assert [v.name for v in result.variants] == ["user_net-none", "user_net-last"]
     assert result.differences[0]["baseline"] == "user_net-none"
     for variant, kind in (
