@@ -31,7 +31,7 @@ from keras_eraserelu.core.erasable import (
 from keras_eraserelu.core.erasable_relu import ErasableReLU
 from keras_eraserelu.core.flatgraph import is_graph_model
 from keras_eraserelu.core.hub import register_kept_classes
-from keras_eraserelu.core.modules import Module
+from keras_eraserelu.core.modules import POOLING_LAYERS, Module
 from keras_eraserelu.core.plan import (
     RATIO_FROM_CHOICES,
     WHERE_CHOICES,
@@ -50,6 +50,7 @@ from keras_eraserelu.core.sites import (
 )
 
 __all__ = [
+    "POOLING_LAYERS",
     "ErasableReLU",
     "ErasePlan",
     "KNOWN_KINDS",

@@ -45,7 +45,8 @@ import keras
 
 from keras_eraserelu.core.sites import activation_of, is_opaque
 
-_POOLING = (
+# The windowed pooling layers: a cut point that ends a module.
+POOLING_LAYERS = (
     keras.layers.MaxPooling1D,
     keras.layers.MaxPooling2D,
     keras.layers.MaxPooling3D,
@@ -111,7 +112,7 @@ class ModuleMap:
             node for node in cuts if len(node.parents) >= 2 and node not in self._gates
         ]
         self.boundary = "merge" if merges else "pooling"
-        ends = merges or [n for n in cuts if isinstance(n.operation, _POOLING)]
+        ends = merges or [n for n in cuts if isinstance(n.operation, POOLING_LAYERS)]
         start = -1
         if merges:
             forks = [node.index for node in cuts if node.index < merges[0].index]

@@ -28,6 +28,7 @@ import math
 
 import keras
 
+from keras_eraserelu.core import POOLING_LAYERS
 from keras_eraserelu.folding.affine import NotFoldable, affine_of, is_linear
 from keras_eraserelu.folding.batch_norm import is_batch_norm
 from keras_eraserelu.folding.spatial_bias import SpatialBias
@@ -47,14 +48,6 @@ _ACTIVATIONS = (
     keras.layers.ELU,
     keras.layers.PReLU,
     keras.layers.Softmax,
-)
-_POOLS = (
-    keras.layers.MaxPooling1D,
-    keras.layers.MaxPooling2D,
-    keras.layers.MaxPooling3D,
-    keras.layers.AveragePooling1D,
-    keras.layers.AveragePooling2D,
-    keras.layers.AveragePooling3D,
 )
 _GLOBAL_POOLS = (
     keras.layers.GlobalAveragePooling1D,
@@ -101,7 +94,7 @@ def _layer_flops(call, layer, weights, in_shape, out_shape):
         return _elements(out_shape, len(call.inputs) - 1)
     if isinstance(layer, _ACTIVATIONS):
         return _elements(out_shape, 1)
-    if isinstance(layer, _POOLS):
+    if isinstance(layer, POOLING_LAYERS):
         return _elements(out_shape, math.prod(layer.pool_size))
     if isinstance(layer, _GLOBAL_POOLS):
         return _elements(in_shape, 1)
