@@ -32,6 +32,12 @@ from keras_eraserelu.core.erasable_relu import ErasableReLU
 from keras_eraserelu.core.flatgraph import is_graph_model
 from keras_eraserelu.core.hub import register_kept_classes
 from keras_eraserelu.core.modules import POOLING_LAYERS, Module
+from keras_eraserelu.core.optional import (
+    MissingTensorFlowError,
+    tensorflow,
+    tensorflow_available,
+    tensorflow_loaded,
+)
 from keras_eraserelu.core.plan import (
     RATIO_FROM_CHOICES,
     WHERE_CHOICES,
@@ -50,6 +56,7 @@ from keras_eraserelu.core.sites import (
 )
 
 __all__ = [
+    "MissingTensorFlowError",
     "POOLING_LAYERS",
     "ErasableReLU",
     "ErasePlan",
@@ -81,4 +88,7 @@ __all__ = [
     "plan_erasure",
     "register_kept_classes",
     "rewrite_model",
+    "tensorflow",
+    "tensorflow_available",
+    "tensorflow_loaded",
 ]

@@ -29,7 +29,7 @@ images = fn(tf.zeros([128, 32, 32, 3]), tf.constant([1, 2], tf.int64))
 
 from __future__ import annotations
 
-import tensorflow as tf
+from keras_eraserelu.core import tensorflow as tf
 
 # ImageNet training crops (Szegedy et al. 2015, "Going deeper with
 # convolutions"; torchvision RandomResizedCrop defaults).

@@ -33,9 +33,8 @@ import threading
 import time
 import urllib.parse
 
-import tensorflow as tf
-
 from keras_eraserelu.core import did_you_mean
+from keras_eraserelu.core import tensorflow as tf
 
 # Per-channel mean and standard deviation of the training pixels in [0, 1].
 # Not recomputed here (no network): CIFAR and SVHN are the values that the

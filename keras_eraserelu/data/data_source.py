@@ -19,9 +19,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import tensorflow as tf
 
 from keras_eraserelu.core import is_int
+from keras_eraserelu.core import tensorflow as tf
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

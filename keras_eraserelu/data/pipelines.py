@@ -29,10 +29,10 @@ model.fit(train, validation_data=test, epochs=164)
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 import keras_eraserelu.data.augment as aug
 from keras_eraserelu.core import check_bool, check_int, did_you_mean, is_int
+from keras_eraserelu.core import tensorflow as tf
 from keras_eraserelu.data.catalogue import (
     AUGMENTATIONS_WITH_FLIP,
     is_training_split,

@@ -22,8 +22,8 @@ source.record["sizes"]          # {'train': 50000, 'test': 10000}
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
+from keras_eraserelu.core import tensorflow as tf
 from keras_eraserelu.data.arrays import check_normalize, user_spec
 from keras_eraserelu.data.data_source import (
     DataSource,

@@ -37,9 +37,8 @@ import os
 import shutil
 import tempfile
 
-import tensorflow as tf
-
 from keras_eraserelu.core import did_you_mean, is_int
+from keras_eraserelu.core import tensorflow as tf
 
 # The jobs whose tasks train (a cluster may also hold e.g. an "evaluator").
 TRAINING_JOBS = ("chief", "worker")

@@ -38,7 +38,7 @@ the other.
 Example:
 
 ```python
-import tensorflow as tf
+from keras_eraserelu.core import tensorflow as tf
 from keras_eraserelu.training.compat import patch_multiworker_fit
 
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG

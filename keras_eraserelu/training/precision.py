@@ -52,9 +52,9 @@ from __future__ import annotations
 import warnings
 
 import keras
-import tensorflow as tf
 
 from keras_eraserelu.core import check_choice
+from keras_eraserelu.core import tensorflow as tf
 from keras_eraserelu.training.strategies import strategy_platform
 
 # "bfloat16" / "float16" policies (variables in 16 bits too) are left out on

@@ -33,9 +33,9 @@ import os
 import warnings
 
 import keras
-import tensorflow as tf
 
 from keras_eraserelu.core import check_choice, check_int
+from keras_eraserelu.core import tensorflow as tf
 from keras_eraserelu.training.cluster import (
     TF_CONFIG_EXAMPLE,
     TRAINING_JOBS,
