@@ -7,8 +7,13 @@ from keras_eraserelu.data import load_dataset
 train = load_dataset("cifar10", "train", batch_size=128, seed=0)
 mine = load_dataset((x, y), "train", batch_size=64)   # or a folder, a .npz, ...
 ```
+
+tf.data is the engine wherever TensorFlow is installed; where it is not,
+in-memory data (digits, arrays, a .npz file) come as the same stream in a
+`keras.utils.PyDataset` (`ArrayBatches`).
 """
 
+from keras_eraserelu.data.array_batches import ArrayBatches
 from keras_eraserelu.data.catalogue import (
     DATASETS,
     DatasetSpec,
@@ -16,7 +21,11 @@ from keras_eraserelu.data.catalogue import (
     digits_arrays,
     resolve_split,
 )
-from keras_eraserelu.data.data_source import DataSource, renormalized
+from keras_eraserelu.data.data_source import (
+    DataSource,
+    InMemoryArrays,
+    renormalized,
+)
 from keras_eraserelu.data.pipelines import (
     distributed_dataset,
     load_dataset,
@@ -26,9 +35,11 @@ from keras_eraserelu.data.registered import register_dataset, registered_names
 from keras_eraserelu.data.sources import dataset_source
 
 __all__ = [
+    "ArrayBatches",
     "DATASETS",
     "DataSource",
     "DatasetSpec",
+    "InMemoryArrays",
     "dataset_source",
     "dataset_spec",
     "digits_arrays",

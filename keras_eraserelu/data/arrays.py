@@ -28,11 +28,11 @@ from keras_eraserelu.data.catalogue import (
     resolve_augment,
 )
 from keras_eraserelu.data.data_source import (
-    DataSource,
+    InMemoryArrays,
     channel_stats,
     check_image_size,
     describe,
-    in_memory_reader,
+    in_memory_source,
     pixel_scale,
 )
 
@@ -143,8 +143,8 @@ def array_source(
     sizes = {split: int(len(y)) for split, (_, y) in arrays.items()}
     details = {k: v for k, v in (described or {}).items() if k != "class_names"}
     record = describe(kind, spec, sizes, class_names, **details, sha256=digest)
-    reader = in_memory_reader(arrays, scale=scale, mean=mean, std=std, size=size)
-    return DataSource(spec, kind, spec.name, record, reader=reader, in_memory=True)
+    arrays = InMemoryArrays(arrays, scale=scale, mean=mean, std=std, size=size)
+    return in_memory_source(spec, kind, spec.name, record, arrays)
 
 
 def user_spec(name, classes, shape, mean, std, augmentation, family):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
 import numpy as np
 
 from keras_eraserelu.core import is_int
@@ -45,7 +46,9 @@ class DataSource:
         per_worker: bool. Whether each input pipeline reads its own shard;
             False: the batched pipeline is split over the replicas by
             `experimental_distribute_dataset`.
-        in_memory: bool. The examples are arrays in memory (no cache needed).
+        arrays: `InMemoryArrays` or None. The raw arrays of an in-memory
+            source (read without TensorFlow by `ArrayBatches` where it is
+            not installed); `reader` is then built from them.
     """
 
     spec: object
@@ -54,7 +57,12 @@ class DataSource:
     record: dict
     reader: object = None
     per_worker: bool = True
-    in_memory: bool = False
+    arrays: object = None
+
+    @property
+    def in_memory(self):
+        """Whether the examples are arrays in memory (no cache needed)."""
+        return self.arrays is not None
 
     def size(self, split="train"):
         """The number of examples of the whole split "train" or "test", or
@@ -108,14 +116,21 @@ def renormalized(source, mean, std):
     ready = renormalized(source, mean=(0.5,) * 3, std=(0.5,) * 3)
     ```
     """
-    old_mean = tf.constant(source.spec.mean, tf.float32)
-    old_std = tf.constant(source.spec.std, tf.float32)
-    new_mean, new_std = tf.constant(mean, tf.float32), tf.constant(std, tf.float32)
     spec = dataclasses.replace(source.spec, mean=tuple(mean), std=tuple(std))
     record = {**source.record, "mean": list(mean), "std": list(std),
               "normalized_for_the_model": True}  # fmt: skip
+    identity = f"{source.identity}/normalized:{list(mean)}:{list(std)}"
+    if source.arrays is not None:
+        old = (source.spec.mean, source.spec.std)
+        arrays = source.arrays.renormalized(*old, mean, std)
+        reader = in_memory_reader(arrays)
+        return dataclasses.replace(source, spec=spec, record=record, reader=reader,
+                                   identity=identity, arrays=arrays)  # fmt: skip
     reader = source.reader
     if reader is not None:  # a tfds source reads the spec's mean and std
+        old_mean = tf.constant(source.spec.mean, tf.float32)
+        old_std = tf.constant(source.spec.std, tf.float32)
+        new_mean, new_std = tf.constant(mean, tf.float32), tf.constant(std, tf.float32)
         own = reader
 
         def reader(split, input_context=None):
@@ -124,7 +139,6 @@ def renormalized(source, mean, std):
 
             return own(split, input_context).map(again, tf.data.AUTOTUNE)
 
-    identity = f"{source.identity}/normalized:{list(mean)}:{list(std)}"
     return dataclasses.replace(source, spec=spec, record=record, reader=reader,
                                identity=identity)  # fmt: skip
 
@@ -152,21 +166,82 @@ def slice_splits(arrays, split):
     return tuple(np.concatenate(column) for column in zip(*pieces))
 
 
-def in_memory_reader(arrays, *, scale, mean, std, size=None):
-    """A `DataSource.reader` over `{"train": (x, y), "test": (x, y)}` arrays:
-    the split's slices, sharded per input pipeline, normalized by
-    `normalizer(scale, mean, std, size)`."""
+@dataclasses.dataclass(frozen=True, eq=False)
+class InMemoryArrays:
+    """The raw splits of an in-memory source and how to normalize them.
+
+    A split's images `x` become `(x * scale - mean) / std` (float32, per
+    channel), resized to `size` when given; labels become int32.
+
+    Attributes:
+        arrays: dict {"train": (x, y), "test": (x, y)} of NumPy arrays, x
+            (N, H, W, C).
+        scale: float. Multiplies the pixels first (`pixel_scale`).
+        mean: float or per-channel floats.
+        std: float or per-channel floats.
+        size: None or (height, width).
+
+    Example:
+
+    ```python
+    arrays = InMemoryArrays({"train": (x, y), "test": (xt, yt)}, 1 / 255, 0.5, 0.25)
+    images, labels = arrays.split("train[:90%]")
+    ```
+    """
+
+    arrays: dict
+    scale: float
+    mean: object
+    std: object
+    size: tuple | None = None
+
+    def split(self, split):
+        """(raw images, int32 labels) of a tfds split string ("train[:90%]")."""
+        images, labels = slice_splits(self.arrays, split)
+        return images, labels.astype("int32")
+
+    def normalize(self, images):
+        """Raw images -> float32 normalized (and resized) images, in NumPy."""
+        mean = np.asarray(self.mean, "float32")
+        std = np.asarray(self.std, "float32")
+        images = (images.astype("float32") * np.float32(self.scale) - mean) / std
+        if self.size is None:
+            return images
+        resized = keras.ops.image.resize(images, self.size, antialias=True)
+        return keras.ops.convert_to_numpy(resized).astype("float32")
+
+    def renormalized(self, old_mean, old_std, new_mean, new_std):
+        """These arrays normalized by `new_mean`, `new_std` where they were
+        by `old_mean`, `old_std` (the same affine map, recomposed)."""
+        old_mean, old_std = np.asarray(old_mean), np.asarray(old_std)
+        shift = (np.asarray(new_mean) - old_mean) / old_std
+        mean = np.asarray(self.mean) + np.asarray(self.std) * shift
+        std = np.asarray(self.std) * np.asarray(new_std) / old_std
+        return dataclasses.replace(self, mean=tuple(mean), std=tuple(std))
+
+
+def in_memory_reader(arrays):
+    """A `DataSource.reader` over `InMemoryArrays`: the split's slices,
+    sharded per input pipeline, normalized by `normalizer`."""
 
     def read(split, input_context=None):
-        images, labels = slice_splits(arrays, split)
+        images, labels = slice_splits(arrays.arrays, split)
         dataset = tf.data.Dataset.from_tensor_slices((images, labels))
         if input_context is not None:
             dataset = dataset.shard(
                 input_context.num_input_pipelines, input_context.input_pipeline_id
             )
-        return dataset.map(normalizer(scale, mean, std, size), tf.data.AUTOTUNE)
+        normalize = normalizer(arrays.scale, arrays.mean, arrays.std, arrays.size)
+        return dataset.map(normalize, tf.data.AUTOTUNE)
 
     return read
+
+
+def in_memory_source(spec, kind, identity, record, arrays):
+    """The `DataSource` of `InMemoryArrays`: read by tf.data where
+    TensorFlow is installed, by `ArrayBatches` where it is not."""
+    return DataSource(spec, kind, identity, record, in_memory_reader(arrays),
+                      arrays=arrays)  # fmt: skip
 
 
 def normalizer(scale, mean, std, size=None):

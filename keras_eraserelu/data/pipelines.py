@@ -31,8 +31,15 @@ from __future__ import annotations
 import numpy as np
 
 import keras_eraserelu.data.augment as aug
-from keras_eraserelu.core import check_bool, check_int, did_you_mean, is_int
+from keras_eraserelu.core import (
+    check_bool,
+    check_int,
+    did_you_mean,
+    is_int,
+    tensorflow_available,
+)
 from keras_eraserelu.core import tensorflow as tf
+from keras_eraserelu.data.array_batches import source_batches
 from keras_eraserelu.data.catalogue import (
     AUGMENTATIONS_WITH_FLIP,
     is_training_split,
@@ -116,6 +123,8 @@ def load_dataset(
 
     Returns:
         A `tf.data.Dataset` of (float32 images (B, H, W, C), int32 labels (B,)).
+        Where TensorFlow is not installed, in-memory data come as the same
+        stream in a `keras.utils.PyDataset` (`ArrayBatches`).
 
     Raises:
         TypeError: for arguments of the wrong type.
@@ -141,6 +150,12 @@ def load_dataset(
     cache = _check_cache(spec, cache)
     check_int("skip_batches", skip_batches, minimum=0)
 
+    if not tensorflow_available():  # in-memory data alone, in NumPy
+        return source_batches(
+            source, split, per_replica_batch, augment=policy, shuffle=shuffle,
+            seed=seed, size=size, repeat=repeat, drop_remainder=drop_remainder,
+            skip_batches=skip_batches, input_context=input_context,
+        )  # fmt: skip
     dataset = _read_examples(
         source, split, size, cache, shuffle, seed, data_dir, manual_dir, input_context
     )

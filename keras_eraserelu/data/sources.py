@@ -41,7 +41,11 @@ from keras_eraserelu.data.arrays import (
     split_arrays,
 )
 from keras_eraserelu.data.catalogue import DATASETS, dataset_spec, digits_arrays
-from keras_eraserelu.data.data_source import DataSource, in_memory_reader
+from keras_eraserelu.data.data_source import (
+    DataSource,
+    InMemoryArrays,
+    in_memory_source,
+)
 from keras_eraserelu.data.folders import read_folder
 from keras_eraserelu.data.registered import registered_names, registered_source
 from keras_eraserelu.data.streams import is_stream_pair, stream_source
@@ -148,8 +152,8 @@ def catalogue_source(name):
         return DataSource(spec, "catalogue", spec.name, record)
     arrays = digits_arrays()  # normalized already
     record["sizes"] = {split: len(y) for split, (_, y) in arrays.items()}
-    reader = in_memory_reader(arrays, scale=1.0, mean=0.0, std=1.0)
-    return DataSource(spec, "catalogue", spec.name, record, reader, in_memory=True)
+    arrays = InMemoryArrays(arrays, scale=1.0, mean=0.0, std=1.0)
+    return in_memory_source(spec, "catalogue", spec.name, record, arrays)
 
 
 def _unknown(dataset):

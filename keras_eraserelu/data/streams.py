@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_eraserelu.core import tensorflow as tf
+from keras_eraserelu.core import tensorflow_loaded
 from keras_eraserelu.data.arrays import check_normalize, user_spec
 from keras_eraserelu.data.data_source import (
     DataSource,
@@ -39,7 +40,8 @@ def is_stream_pair(dataset):
     """Whether `dataset` is a (train, validation) pair of tf.data or PyDataset."""
     import keras
 
-    kinds = (tf.data.Dataset, keras.utils.PyDataset)
+    loaded = tensorflow_loaded()  # not loaded: nothing is a tf.data.Dataset
+    kinds = (keras.utils.PyDataset, *([loaded.data.Dataset] if loaded else []))
     return (
         isinstance(dataset, (tuple, list))
         and len(dataset) == 2

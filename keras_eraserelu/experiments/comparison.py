@@ -44,7 +44,7 @@ import time
 
 import keras
 
-from keras_eraserelu.core import check_number, is_int
+from keras_eraserelu.core import check_number, is_int, tensorflow_available
 from keras_eraserelu.data import dataset_source
 from keras_eraserelu.experiments.metrics import epochs_to_reach, run_metrics
 from keras_eraserelu.experiments.report import (
@@ -267,7 +267,8 @@ def _print_results(result, plan, trained, out):
     for name in ("curves", "difference", "depth_sweep", "gradients"):
         if name in result.files:
             print(f"  {name} plot: {result.files[name]}")
-    print(f"Every run's training curves: tensorboard --logdir {out}")
+    if tensorflow_available():  # Keras writes the logs with TensorFlow
+        print(f"Every run's training curves: tensorboard --logdir {out}")
 
 
 def _plan(variants, seeds, out, dataset, recipe, epochs, batch_size):

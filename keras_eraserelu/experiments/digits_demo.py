@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 
+from keras_eraserelu.core import tensorflow_available
 from keras_eraserelu.experiments.comparison import compare
 
 DEMO_MODEL = "cifar_resnet32"
@@ -83,10 +84,15 @@ def demo(
         gradient_stats=1,
     )
     print("\n" + verdict(result.differences[0]["final_error"], seeds))
-    print(
-        "\nNext:\n"
+    board = (
         f"  tensorboard --logdir {out}\n"
         "      every run's curves, gradient norms included\n"
+        if tensorflow_available()  # Keras writes the logs with TensorFlow
+        else ""
+    )
+    print(
+        "\nNext:\n"
+        f"{board}"
         "  eraserelu compare --models cifar_resnet20,cifar_resnet56 --erase "
         "none,last --dataset cifar10 --seeds 5 --out cifar10-compare\n"
         "      the same on CIFAR-10 with the paper's recipe (downloads CIFAR-10 "

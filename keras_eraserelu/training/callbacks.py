@@ -129,8 +129,9 @@ class ActivationStats(keras.callbacks.Callback):
     anywhere in the probe batch. Sites inside nested models are not watched.
 
     Args:
-        probe_data: array, `(x, y)` tuple, or `tf.data.Dataset` (its first
-            batch is used): the inputs to probe.
+        probe_data: array, `(x, y)` tuple, `tf.data.Dataset` or
+            `keras.utils.PyDataset` (its first batch is used): the inputs
+            to probe.
         every: int. Log every `every` epochs (and at the last). Defaults to 1.
 
     Example:
@@ -420,6 +421,8 @@ def _first_inputs(probe_data):
     tf = sys.modules.get("tensorflow")  # not loaded: no tf.data.Dataset either
     if tf is not None and isinstance(probe_data, tf.data.Dataset):
         probe_data = next(iter(probe_data))
+    elif isinstance(probe_data, keras.utils.PyDataset):
+        probe_data = probe_data[0]
     if isinstance(probe_data, tuple):
         probe_data = probe_data[0]
     return probe_data

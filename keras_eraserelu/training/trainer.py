@@ -41,7 +41,7 @@ import zipfile
 
 import keras
 
-from keras_eraserelu.core import erase_arguments, make_erasable
+from keras_eraserelu.core import erase_arguments, make_erasable, tensorflow_available
 from keras_eraserelu.data import dataset_source, distributed_dataset, load_dataset
 from keras_eraserelu.models import model_source, output_is_probability
 from keras_eraserelu.training.callbacks import (
@@ -395,12 +395,11 @@ def _fit_callbacks(run_dir, out, own, callbacks, writer):
     """Every callback of the fit, in order: train's own, the user's, the
     history writer, TensorBoard (when writing), the checkpoint, the bar."""
     checkpoint = EpochCheckpoint(run_dir, enabled=out is not None)
-    board = [keras.callbacks.TensorBoard(os.path.join(run_dir, TENSORBOARD_DIR))]
     return [
         *own,
         *callbacks,
         writer,
-        *(board if out else []),
+        *(_tensorboard(run_dir) if out else []),
         checkpoint,
         *_progress_bar(callbacks),
     ]
@@ -566,6 +565,19 @@ def _steps(data, global_batch, data_dir, manual_dir, image_size):
             "explicitly."
         )
     return count
+
+
+def _tensorboard(run_dir):
+    """Keras' TensorBoard callback, which writes through `tf.summary`: left
+    out, with a warning, where TensorFlow cannot be imported."""
+    if not tensorflow_available():
+        warnings.warn(
+            "No TensorBoard logs: Keras writes them with TensorFlow, which "
+            "cannot be imported here; history.json records every epoch.",
+            stacklevel=3,
+        )
+        return []
+    return [keras.callbacks.TensorBoard(os.path.join(run_dir, TENSORBOARD_DIR))]
 
 
 def _progress_bar(callbacks):
