@@ -48,7 +48,8 @@ def main(argv=None):
 
     Returns:
         0 on success, 1 when a tuning trial failed, 2 for a usage error (a
-        bad value, an unreadable model, an unwritable path).
+        bad value, an unreadable model, an unwritable path, data that need
+        a TensorFlow that cannot be imported).
 
     Example:
 
@@ -70,6 +71,11 @@ def main(argv=None):
             cli_commands.check_dataset_args(args)
         return getattr(cli_commands, args.runner)(args)
     except USER_ERRORS as error:
+        print(f"eraserelu {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except ImportError as error:  # e.g. cifar10 where TensorFlow is missing
+        if error.name != "tensorflow":
+            raise
         print(f"eraserelu {args.command}: error: {error}", file=sys.stderr)
         return 2
 

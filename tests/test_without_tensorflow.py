@@ -66,6 +66,9 @@ found["files"] = sorted(p.name for p in (work / "run").iterdir())
 found["history"] = json.loads((work / "run" / "history.json").read_text())["epochs"]
 
 from eraserelu.cli import main
+found["cli_cifar10"] = main(["train", "--model", "cifar_resnet8", "--dataset",
+                             "cifar10", "--out", str(work / "cifar10")])
+found["cifar10_dir"] = (work / "cifar10").exists()
 found["demo"] = main(["demo", "--seeds", "1", "--epochs", "1", "--out",
                       str(work / "demo")])
 found["tensorflow_at_the_end"] = "tensorflow" in sys.modules
@@ -90,7 +93,7 @@ def found(tmp_path_factory):
     )  # fmt: skip
     assert process.returncode == 0, process.stderr[-3000:]
     found = json.loads((work / "found.json").read_text())
-    found["stdout"] = process.stdout
+    found["stdout"], found["stderr"] = process.stdout, process.stderr
     return found
 
 
@@ -108,6 +111,12 @@ def test_data_that_need_tensorflow_say_so_and_what_works_without(found):
     message = found["cifar10"]
     assert "'cifar10'" in message and "TensorFlow cannot be imported" in message
     assert "'digits', (x, y) arrays" in message
+
+
+def test_the_command_line_refuses_them_with_exit_2_and_no_run_directory(found):
+    assert found["cli_cifar10"] == 2
+    assert "eraserelu train: error: The data set 'cifar10'" in found["stderr"]
+    assert found["cifar10_dir"] is False
 
 
 def test_train_writes_its_run_directory_and_resumes(found):

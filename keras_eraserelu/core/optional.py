@@ -26,7 +26,11 @@ import types
 
 
 class MissingTensorFlowError(ImportError):
-    """Something that needs TensorFlow ran where it cannot be imported."""
+    """Something that needs TensorFlow ran where it cannot be imported
+    (its `name` is "tensorflow", as a failed `import tensorflow` says)."""
+
+    def __init__(self, message):
+        super().__init__(message, name="tensorflow")
 
 
 class _LazyTensorFlow(types.ModuleType):
