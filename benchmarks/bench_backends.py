@@ -61,22 +61,8 @@ def worker(args):
     import keras
     import numpy as np
 
-    from keras_eraserelu.training import train
-
-    class StepTimer(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.epochs = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.marks = []
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.marks.append(time.perf_counter())  # logs are synced by Keras
-
-        def on_epoch_end(self, epoch, logs=None):
-            steps = len(self.marks) - 1
-            seconds = self.marks[-1] - self.marks[0]
-            self.epochs.append(args.batch_size * steps / seconds)
+    sys.path.insert(0, str(HERE))
+    from train_timing import time_train
 
     rng = np.random.default_rng(0)
     count = args.batch_size * args.steps
@@ -85,19 +71,17 @@ def worker(args):
     data = ((x, y), (x[: args.batch_size], y[: args.batch_size]))
     results = []
     for precision in args.precisions:
-        timer = StepTimer()
         start = time.perf_counter()
-        result = train(
-            args.model, data, epochs=args.epochs, batch_size=args.batch_size,
-            steps_per_epoch=args.steps, validation_steps=1, precision=precision,
-            callbacks=[timer], verbose=0,
+        rate, epochs, result = time_train(
+            args.model, data, batch_size=args.batch_size, epochs=args.epochs,
+            steps=args.steps, precision=precision,
         )  # fmt: skip
         results.append({
             "backend": keras.backend.backend(), "kind": "train()",
             "precision": result.config["precision"],
             "jit_compile": result.config["jit_compile"],
-            "images_per_s": statistics.median(timer.epochs[1:]),
-            "epochs_images_per_s": [round(r, 1) for r in timer.epochs],
+            "images_per_s": rate,
+            "epochs_images_per_s": [round(r, 1) for r in epochs],
             "total_s": round(time.perf_counter() - start, 1),
         })  # fmt: skip
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)

@@ -27,6 +27,7 @@ x, y = batches[0]   # (4, 8, 8, 1) float32, (4,) int32
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import keras
 import numpy as np
@@ -34,6 +35,9 @@ import numpy as np
 from keras_eraserelu.core import MissingTensorFlowError
 
 ARRAY_POLICIES = ("none", "flip", "crop", "crop_flip")
+# Enough threads to keep a GPU fed with 224x224 batches (one took 0.09-0.14 s
+# to prepare on one core, against ~0.04 s of ResNet-50 step on an H100).
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
 
 class ArrayBatches(keras.utils.PyDataset):
@@ -55,6 +59,9 @@ class ArrayBatches(keras.utils.PyDataset):
             without `repeat`).
         skip_batches: int. Start this many batches into the stream.
         shard: None or (index, count). Keep examples `index::count`.
+        workers: int. Threads that prepare batches ahead of the training
+            step (NumPy releases the GIL while it copies). Defaults to
+            `DEFAULT_WORKERS`.
     """
 
     def __init__(
@@ -72,8 +79,10 @@ class ArrayBatches(keras.utils.PyDataset):
         drop_remainder=False,
         skip_batches=0,
         shard=None,
+        workers=None,
     ):
-        super().__init__()
+        workers = DEFAULT_WORKERS if workers is None else workers
+        super().__init__(workers=workers, max_queue_size=2 * workers)
         if augment not in ARRAY_POLICIES:
             raise ValueError(
                 f"Unknown augment={augment!r} for in-memory batches. Expected "
@@ -114,10 +123,13 @@ class ArrayBatches(keras.utils.PyDataset):
             raise IndexError(f"Batch {index} of {self.num_batches}.")
         number = index + self.skip_batches
         picked = self._examples(number)
-        images = self.arrays.normalize(self.images[picked])
+        images = self.arrays.resize(self.images[picked])
         rng = np.random.default_rng((self.seed, number))
-        images = shift_and_flip(images, rng, self.padding, self.flip, self.fill)
-        return images, self.labels[picked]
+        # Shifting and mirroring commute with the per-channel normalization:
+        # done on the raw pixels, padded with the raw value of `fill`.
+        fill = self.arrays.raw_value(self.fill)
+        images = shift_and_flip(images, rng, self.padding, self.flip, fill)
+        return self.arrays.normalize(images), self.labels[picked]
 
     def _examples(self, number):
         """Indices of batch `number`: its positions in the stream of passes."""
@@ -142,8 +154,9 @@ def shift_and_flip(images, rng, padding=0, flip=False, fill=0.0):
     """Random shifts (pad, then crop back) and horizontal flips of a batch.
 
     The NumPy twin of `keras_eraserelu.data.augment.shift_and_flip`: each
-    image shifts by up to `padding` pixels each way (the padding filled with
-    `fill`) and, with `flip`, is mirrored with chance 1/2.
+    image shifts by up to `padding` pixels each way (the uncovered pixels
+    set to `fill`, a value or one per channel) and, with `flip`, is mirrored
+    with chance 1/2. One slice copy per image, in the images' dtype.
 
     Example:
 
@@ -154,19 +167,20 @@ def shift_and_flip(images, rng, padding=0, flip=False, fill=0.0):
     if not padding and not flip:
         return images
     batch, height, width = images.shape[:3]
-    rows = np.broadcast_to(np.arange(height), (batch, height))
-    columns = np.broadcast_to(np.arange(width), (batch, width))
-    if padding:
-        pad = [(0, 0), (padding, padding), (padding, padding), (0, 0)]
-        images = np.pad(images - fill, pad) + fill
-        offsets = rng.integers(0, 2 * padding + 1, size=(batch, 2))
-        rows = rows + offsets[:, :1]
-        columns = columns + offsets[:, 1:]
-    if flip:
-        mirrored = rng.random((batch, 1)) < 0.5
-        columns = np.where(mirrored, columns[:, ::-1], columns)
-    every = np.arange(batch)[:, None, None]
-    return images[every, rows[:, :, None], columns[:, None, :]].astype("float32")
+    shifts = rng.integers(-padding, padding + 1, size=(batch, 2))
+    mirrored = rng.random(batch) < 0.5 if flip else np.zeros(batch, bool)
+    out = np.empty_like(images)
+    out[...] = np.asarray(fill, images.dtype) if padding else 0
+    for i, (down, right) in enumerate(shifts):
+        # The output's pixel (r, c) is the input's (r + down, c + right).
+        rows = slice(max(0, -down), height - max(0, down))
+        columns = slice(max(0, -right), width - max(0, right))
+        source = images[i, max(0, down) : height + min(0, down),
+                        max(0, right) : width + min(0, right)]  # fmt: skip
+        out[i, rows, columns] = source
+        if mirrored[i]:
+            out[i] = out[i, :, ::-1]
+    return out
 
 
 def source_batches(

@@ -200,15 +200,26 @@ class InMemoryArrays:
         images, labels = slice_splits(self.arrays, split)
         return images, labels.astype("int32")
 
-    def normalize(self, images):
-        """Raw images -> float32 normalized (and resized) images, in NumPy."""
-        mean = np.asarray(self.mean, "float32")
-        std = np.asarray(self.std, "float32")
-        images = (images.astype("float32") * np.float32(self.scale) - mean) / std
+    def resize(self, images):
+        """Raw images resized to `size` (bilinear, antialiased), or as they are."""
         if self.size is None:
             return images
-        resized = keras.ops.image.resize(images, self.size, antialias=True)
-        return keras.ops.convert_to_numpy(resized).astype("float32")
+        resized = keras.ops.image.resize(images.astype("float32"), self.size,
+                                         antialias=True)  # fmt: skip
+        return keras.ops.convert_to_numpy(resized)
+
+    def normalize(self, images):
+        """Raw images (resized) -> float32 normalized images, in NumPy."""
+        std = np.asarray(self.std, "float32")
+        gain = np.float32(self.scale) / std
+        out = np.multiply(images, gain, dtype="float32")
+        out -= np.asarray(self.mean, "float32") / std
+        return out
+
+    def raw_value(self, normalized):
+        """The raw pixel value that normalizes to `normalized` (per channel)."""
+        values = np.asarray(normalized) * np.asarray(self.std) + np.asarray(self.mean)
+        return values / self.scale
 
     def renormalized(self, old_mean, old_std, new_mean, new_std):
         """These arrays normalized by `new_mean`, `new_std` where they were
