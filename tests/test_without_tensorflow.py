@@ -1,5 +1,6 @@
 """JAX without TensorFlow: the package imports, trains on in-memory data,
-resumes, and runs the demo where `import tensorflow` fails.
+resumes, searches placements and runs the demo where `import tensorflow`
+fails.
 
 One subprocess with KERAS_BACKEND=jax and a `tensorflow` package on its path
 whose import raises ImportError (as on a machine with JAX and Keras alone).
@@ -65,6 +66,13 @@ found["warnings"] = [str(w.message) for w in caught]
 found["files"] = sorted(p.name for p in (work / "run").iterdir())
 found["history"] = json.loads((work / "run" / "history.json").read_text())["epochs"]
 
+from keras_eraserelu.tuning import tune_placements
+
+search = tune_placements("cifar_resnet8", "digits", tuner="random", max_trials=2,
+                         directory=str(work / "tune"), verbose=0, epochs=1,
+                         steps_per_epoch=2)  # fmt: skip
+found["trials"] = [trial["status"] for trial in search.trials]
+
 from eraserelu.cli import main
 found["cli_cifar10"] = main(["train", "--model", "cifar_resnet8", "--dataset",
                              "cifar10", "--out", str(work / "cifar10")])
@@ -126,6 +134,10 @@ def test_train_writes_its_run_directory_and_resumes(found):
     assert {"history.json", "model.keras"} <= set(found["files"])
     assert "tensorboard" not in found["files"]  # Keras writes TensorBoard logs with TF
     assert any("No TensorBoard logs" in message for message in found["warnings"])
+
+
+def test_a_placement_search_completes_its_trials(found):
+    assert found["trials"] == ["COMPLETED", "COMPLETED"]
 
 
 def test_the_demo_runs_and_reports(found):

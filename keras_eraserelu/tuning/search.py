@@ -43,6 +43,7 @@ import os
 import tempfile
 from contextlib import nullcontext
 
+import keras
 import keras_tuner
 
 from keras_eraserelu.core import check_choice, is_int
@@ -276,8 +277,13 @@ def distributed_role():
 
 
 def check_dependencies(tuner):
-    """Raises ImportError naming the pip command if `tuner` lacks a package."""
-    needed = ["tensorboard.plugins.hparams.api"]
+    """Raises ImportError naming the pip command if `tuner` lacks a package.
+
+    Keras Tuner logs hyperparameters through tensorboard on the TensorFlow
+    backend only; Bayesian optimisation needs scipy and scikit-learn.
+    """
+    on_tensorflow = keras.backend.backend() == "tensorflow"
+    needed = ["tensorboard.plugins.hparams.api"] if on_tensorflow else []
     if tuner == "bayesian":
         needed += ["scipy", "sklearn"]
     missing = []
