@@ -325,6 +325,14 @@ def writable_file(suffix=None):
     return check
 
 
+def host_port(text):
+    """`HOST:PORT` (a name or address, then a port from 1 to 65535): as given."""
+    match = re.fullmatch(r"\s*([^\s,]+):(\d+)\s*", text)
+    if not match or not 1 <= int(match[2]) <= 65535:
+        _fail("HOST:PORT with a port from 1 to 65535, e.g. 10.0.0.1:1234", text)
+    return text.strip()
+
+
 def existing_dir(text):
     """An existing folder."""
     if not os.path.isdir(text):

@@ -125,6 +125,74 @@ def dataset_from_args(args):
     return dataset_source(args.dataset, **options)
 
 
+# The process flags (by argparse dest) and the variables of Keras they set,
+# which keras.distribution.initialize reads.
+_KERAS = "KERAS_DISTRIBUTION_"
+PROCESS_FLAGS = {
+    "coordinator_address": ("--coordinator-address", f"{_KERAS}JOB_ADDRESSES"),
+    "num_processes": ("--num-processes", f"{_KERAS}NUM_PROCESSES"),
+    "process_id": ("--process-id", f"{_KERAS}PROCESS_ID"),
+}
+
+
+def set_process_environment(args, environ=None):
+    """Sets Keras' KERAS_DISTRIBUTION_* variables from --coordinator-address,
+    --num-processes and --process-id, after checking them together.
+
+    Returns:
+        dict. The variables set (empty when no flag is given).
+
+    Raises:
+        ValueError: naming the flags, when some are missing, the id is out
+            of range, or the Keras backend is not JAX.
+
+    Example:
+
+    ```python
+    args = build_parser().parse_args(["train", "--out", "run",
+        "--coordinator-address", "h0:1234", "--num-processes", "2",
+        "--process-id", "1"])
+    set_process_environment(args)["KERAS_DISTRIBUTION_PROCESS_ID"]  # '1'
+    ```
+    """
+    environ = os.environ if environ is None else environ
+    given = {dest: getattr(args, dest, None) for dest in PROCESS_FLAGS}
+    if all(value is None for value in given.values()):
+        return {}
+    count, process_id = given["num_processes"] or 1, given["process_id"] or 0
+    missing = [PROCESS_FLAGS[dest][0] for dest, value in given.items() if value is None]
+    if count > 1 and missing:
+        raise ValueError(
+            "--coordinator-address, --num-processes and --process-id go together "
+            f"for several processes; missing: {', '.join(missing)}. Expected e.g. "
+            "--coordinator-address 10.0.0.1:1234 --num-processes 2 --process-id 0."
+        )
+    if process_id >= count:
+        raise ValueError(
+            f"argument --process-id: expected an int from 0 to {count - 1} "
+            f"(--num-processes {count}). Received: {process_id}."
+        )
+    if count > 1:
+        _check_jax_backend()
+    variables = {PROCESS_FLAGS[dest][1]: str(value) for dest, value in given.items()
+                 if value is not None}  # fmt: skip
+    environ.update(variables)
+    return variables
+
+
+def _check_jax_backend():
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise ValueError(
+            "--coordinator-address, --num-processes and --process-id start several "
+            f"JAX processes, but the Keras backend is {backend}. Set "
+            "KERAS_BACKEND=jax, or on tensorflow describe the workers with TF_CONFIG "
+            "and --strategy multiworker."
+        )
+
+
 def run_inspect(args):
     from keras_eraserelu.core import plan_erasure
 
@@ -159,7 +227,8 @@ def run_models(args):
 
 
 def run_train(args):
-    from keras_eraserelu.training import train
+    set_process_environment(args)
+    from keras_eraserelu.training import is_chief, train
 
     jit = {"auto": "auto", "on": True, "off": False}[args.jit_compile]
     result = train(
@@ -185,9 +254,10 @@ def run_train(args):
         reinitialize=False if args.keep_weights else None,
     )
     final = result.final
+    files = f"files in {args.out}" if is_chief() else "the chief writes the files"
     print(
         f"done: {len(result.history)} epochs, val_accuracy "
-        f"{final.get('val_accuracy', float('nan')):.4f}; files in {args.out}"
+        f"{final.get('val_accuracy', float('nan')):.4f}; {files}"
     )
     return 0
 
@@ -241,6 +311,7 @@ def run_tune(args):
 
 
 def run_compare(args):
+    set_process_environment(args)
     from keras_eraserelu.experiments import compare, depth_variants
 
     erase = args.erase

@@ -63,6 +63,37 @@ def add_training_arguments(parser, each):
         type=a.existing_dir,
         help="folder with the ImageNet tar files",
     )
+    add_process_arguments(parser)
+
+
+def add_process_arguments(parser):
+    """--coordinator-address, --num-processes and --process-id: several JAX
+    processes training one model (Keras' KERAS_DISTRIBUTION_* variables)."""
+    group = parser.add_argument_group(
+        "several JAX processes (KERAS_BACKEND=jax)",
+        "run the same command in every process, each with its --process-id; "
+        "process 0 writes --out. The same as setting "
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES, KERAS_DISTRIBUTION_NUM_PROCESSES and "
+        "KERAS_DISTRIBUTION_PROCESS_ID.",
+    )
+    group.add_argument(
+        "--coordinator-address",
+        metavar="HOST:PORT",
+        type=a.host_port,
+        help="where process 0 listens for the others, e.g. 10.0.0.1:1234",
+    )
+    group.add_argument(
+        "--num-processes",
+        type=POSITIVE,
+        metavar="N",
+        help="an int >= 1: processes training together. Defaults to 1",
+    )
+    group.add_argument(
+        "--process-id",
+        type=NON_NEGATIVE,
+        metavar="I",
+        help="this process, an int from 0 to N - 1 (0 is the chief)",
+    )
 
 
 def add_dataset(parser):

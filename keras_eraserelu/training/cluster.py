@@ -14,7 +14,11 @@ TF_CONFIG='{"cluster": {"worker": ["host0:2222", "host1:2222"]},
 ```
 
 `read_tf_config` checks it; `is_chief` and `worker_count` read it, or the
-cluster resolver of a strategy. The strategies themselves are in
+cluster resolver of a strategy. Several JAX processes are described by
+Keras' variables instead (`KERAS_DISTRIBUTION_NUM_PROCESSES`,
+`KERAS_DISTRIBUTION_PROCESS_ID`, read by
+`keras_eraserelu.training.distribution`): there process 0 is the chief, and
+they take precedence over TF_CONFIG. The strategies themselves are in
 `keras_eraserelu.training.strategies`.
 
 Example:
@@ -37,8 +41,11 @@ import os
 import shutil
 import tempfile
 
+import keras
+
 from keras_eraserelu.core import did_you_mean, is_int
 from keras_eraserelu.core import tensorflow as tf
+from keras_eraserelu.training.distribution import BackendStrategy, process_position
 
 # The jobs whose tasks train (a cluster may also hold e.g. an "evaluator").
 TRAINING_JOBS = ("chief", "worker")
@@ -126,12 +133,15 @@ def read_tf_config():
 def is_chief(strategy=None):
     """Whether this process is the one that writes files.
 
-    The chief is the "chief" task, or worker 0 when the cluster has no chief.
-    A process without TF_CONFIG, or driving TPUs, is the chief.
+    The chief is the "chief" task, or worker 0 when the cluster has no chief;
+    among several JAX processes, process 0. A process without TF_CONFIG or
+    Keras' process variables, or driving TPUs, is the chief.
 
     Args:
-        strategy: `tf.distribute.Strategy` or None. Read its cluster resolver
-            when it has one, else TF_CONFIG. Defaults to None.
+        strategy: `tf.distribute.Strategy`, `BackendStrategy`,
+            `keras.distribution.Distribution` or None. Read its cluster
+            resolver or processes when it has them, else Keras' process
+            variables (JAX), else TF_CONFIG. Defaults to None.
 
     Returns:
         bool.
@@ -145,11 +155,11 @@ def is_chief(strategy=None):
 
 
 def worker_count(strategy=None):
-    """Number of training processes (chief and workers); 1 without TF_CONFIG.
+    """Number of training processes (chief and workers, or JAX processes);
+    1 without TF_CONFIG or Keras' process variables.
 
     Args:
-        strategy: `tf.distribute.Strategy` or None. Read its cluster resolver
-            when it has one, else TF_CONFIG. Defaults to None.
+        strategy: as in `is_chief`. Defaults to None.
 
     Returns:
         int.
@@ -216,8 +226,14 @@ def chief_or_temp_dir(out_dir, strategy=None):
 
 def _task(strategy):
     """(task_type, task_id, {job: number of tasks}) of this process."""
+    processes = _jax_processes(strategy)
+    if processes is not None:
+        process_id, count = processes
+        return "worker", process_id, {"worker": count}
     resolver = getattr(strategy, "cluster_resolver", None)
-    if isinstance(resolver, tf.distribute.cluster_resolver.TPUClusterResolver):
+    if resolver is not None and isinstance(
+        resolver, tf.distribute.cluster_resolver.TPUClusterResolver
+    ):
         return None, None, {}
     if resolver is not None and resolver.task_type is not None:
         jobs = resolver.cluster_spec().as_dict()
@@ -231,3 +247,16 @@ def _task(strategy):
         return None, None, {}
     jobs = {job: len(tasks) for job, tasks in config["cluster"].items()}
     return config["task"]["type"], config["task"]["index"], jobs
+
+
+def _jax_processes(strategy):
+    """(process id, process count) when `strategy` is a JAX one, or none is
+    given and Keras' variables announce several processes; else None."""
+    if isinstance(strategy, BackendStrategy):
+        return strategy.process_id, strategy.num_processes
+    distribution = getattr(keras.distribution, "Distribution", None)
+    given = distribution is not None and isinstance(strategy, distribution)
+    if strategy is not None and not given:
+        return None
+    process_id, count = process_position()
+    return (process_id, count) if given or count > 1 else None
