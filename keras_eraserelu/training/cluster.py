@@ -17,7 +17,7 @@ TF_CONFIG='{"cluster": {"worker": ["host0:2222", "host1:2222"]},
 cluster resolver of a strategy. Several JAX processes are described by
 Keras' variables instead (`KERAS_DISTRIBUTION_NUM_PROCESSES`,
 `KERAS_DISTRIBUTION_PROCESS_ID`, read by
-`keras_eraserelu.training.distribution`): there process 0 is the chief, and
+`keras_eraserelu.training.processes`): there process 0 is the chief, and
 they take precedence over TF_CONFIG. The strategies themselves are in
 `keras_eraserelu.training.strategies`.
 
@@ -45,7 +45,8 @@ import keras
 
 from keras_eraserelu.core import did_you_mean, is_int
 from keras_eraserelu.core import tensorflow as tf
-from keras_eraserelu.training.distribution import BackendStrategy, process_position
+from keras_eraserelu.training.distribution import BackendStrategy
+from keras_eraserelu.training.processes import process_position
 
 # The jobs whose tasks train (a cluster may also hold e.g. an "evaluator").
 TRAINING_JOBS = ("chief", "worker")

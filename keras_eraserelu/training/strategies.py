@@ -85,8 +85,10 @@ def make_strategy(name="auto", *, tpu=None):
 
     On the JAX and PyTorch backends it returns a `BackendStrategy` instead
     (`keras_eraserelu.training.distribution`): on JAX "auto" and
-    "data_parallel" are `keras.distribution.DataParallel` over the local
-    devices ("auto" only when there are several), "cpu" one CPU device; on
+    "data_parallel" are `keras.distribution.DataParallel` over the devices
+    of every process (several processes when Keras' KERAS_DISTRIBUTION_*
+    variables say so; "auto" only when there are several devices), "cpu"
+    one CPU device; on
     PyTorch "auto" is Keras' device and "cpu" the CPU. A name the backend
     does not offer raises at once, listing what each backend offers.
 
