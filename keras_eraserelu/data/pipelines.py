@@ -400,17 +400,24 @@ def _finish(
     so a resumed pipeline continues the uninterrupted one exactly.
     """
     skip_examples = skip_batches * batch_size
-    if shuffle:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed)
-    if repeat:
-        dataset = dataset.repeat()
+    if shuffle and repeat and seed is not None:
+        dataset = _shuffled_passes(dataset, shuffle_buffer, seed)
+    else:
+        if shuffle:
+            dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+        if repeat:
+            dataset = dataset.repeat()
     if skip_examples:
         dataset = dataset.skip(skip_examples)
     if decode is not None:
-        dataset = _map_with_seeds(dataset, decode, seed, skip=skip_examples)
+        dataset = _map_with_seeds(
+            dataset, decode, seed, skip=skip_examples, stream=repeat
+        )
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     if augment is not None:
-        dataset = _map_with_seeds(dataset, augment, seed, skip=skip_batches)
+        dataset = _map_with_seeds(
+            dataset, augment, seed, skip=skip_batches, stream=repeat
+        )
     dataset = dataset.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     # Out-of-order results are faster; allowed where the order is random anyway.
@@ -424,9 +431,21 @@ def _finish(
     return dataset.with_options(options)
 
 
-def _map_with_seeds(dataset, transform, seed, skip=0):
+def _shuffled_passes(dataset, shuffle_buffer, seed):
+    """`dataset.shuffle(...).repeat()` whose shuffling starts afresh with
+    every iterator: the shuffle is built inside `flat_map`'s function, so
+    each iterator gets its own seed generator, and the stream is a function
+    of (seed, position) alone, however many iterators came before (Keras'
+    JAX `fit` takes a first batch from another one)."""
+    return tf.data.Dataset.range(1).flat_map(
+        lambda _: dataset.shuffle(shuffle_buffer, seed=seed).repeat()
+    )
+
+
+def _map_with_seeds(dataset, transform, seed, skip=0, stream=False):
     # New seeds every epoch; the same sequence of them for the same `seed`.
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    # An endless stream draws them by position: every iterator the same.
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=not stream)
     seeds = seeds.batch(2).skip(skip)
     dataset = tf.data.Dataset.zip(dataset, seeds)
     return dataset.map(

@@ -339,12 +339,13 @@ def _input_pipelines(strategy, dataset, global_batch, seed, skip_steps, data):
     """The training stream (repeated, `skip_steps` in for a resumed run) and
     the test set, one pipeline per worker. On JAX and PyTorch one tf.data
     pipeline of global batches: Keras splits them over a DataParallel mesh."""
-    if isinstance(strategy, BackendStrategy):
+    if isinstance(strategy, BackendStrategy):  # each process feeds its share
         train_data = load_dataset(
             dataset, "train", global_batch, seed=seed, repeat=True,
             skip_batches=skip_steps, **data,
         )  # fmt: skip
-        return train_data, load_dataset(dataset, "test", global_batch, **data)
+        test_data = load_dataset(dataset, "test", global_batch, **data)
+        return strategy.feed(train_data), strategy.feed(test_data)
     train_data = distributed_dataset(
         strategy,
         dataset,
