@@ -584,3 +584,19 @@ def test_differences_of_errors_stay_inside_100_points(tmp_path, monkeypatch):
         )
         assert ends.size and -100 <= ends.min() and ends.max() <= 100
         assert np.isclose(ends, -100.0).any() or np.isclose(ends, 100.0).any()
+
+
+def test_a_worker_that_is_not_the_chief_writes_nothing_in_out(tmp_path, monkeypatch):
+    # Worker 1 of two (TF_CONFIG): the chief alone holds the lock and writes
+    # the results; this worker trains its runs in temporary directories.
+    cluster = {"worker": ["localhost:12345", "localhost:12346"]}
+    task = {"type": "worker", "index": 1}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
+    out = tmp_path / "compare"
+    out.mkdir()
+    (out / "mine.txt").write_text("the chief's")
+    result = compare([("cifar_vgg_tiny", "none")], "digits", seeds=1, out=str(out),
+                     epochs=1, steps_per_epoch=1, strategy="cpu",
+                     verbose=0)  # fmt: skip
+    assert len(result.runs) == 1 and result.trained and not result.files
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]

@@ -37,6 +37,7 @@ result.differences[0]["final_error"].p_value
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import os
@@ -72,6 +73,7 @@ from keras_eraserelu.training import (
     checkpoint_epoch,
     clear_run,
     existing_run,
+    is_chief,
     read_history,
     run_identity,
     train,
@@ -152,7 +154,9 @@ def compare(
             `DataSource`. Defaults to "digits".
         seeds: int n (seeds 0..n-1) or a list of ints. Defaults to 3.
         recipe: str or None. A recipe for all variants; None: each model's.
-        out: str. The experiment directory.
+        out: str. The experiment directory, written by the chief alone
+            (under several workers or JAX processes the others hold no lock
+            there and write their runs in temporary directories).
         epochs, batch_size, strategy, precision, jit_compile,
             steps_per_epoch, validation_steps, data_dir, manual_dir: as in
             `train`.
@@ -206,8 +210,9 @@ def compare(
         "verbose": verbose,
     }
     check_output_dir(out)
-    with RunLock(out, purpose="compare"):
-        if restart:
+    chief = is_chief()  # of several workers or processes, the one that writes
+    with RunLock(out, purpose="compare") if chief else contextlib.nullcontext():
+        if restart and chief:
             _clear_runs(out, variants, seeds)
         plan = _plan(variants, seeds, out, source, recipe, epochs, batch_size)
         _check_fits(plan, variants, source)
@@ -227,8 +232,10 @@ def compare(
             "out": out,
         }
         result = _analyse(variants, runs, trained, config, target_accuracy)
-        write_results(result, out, plots)
-    _print_results(result, plan, trained, out)
+        if chief:
+            write_results(result, out, plots)
+    if chief:
+        _print_results(result, plan, trained, out)
     return result
 
 
