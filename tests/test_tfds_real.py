@@ -39,11 +39,15 @@ NEEDED = {"importlib_resources": "importlib-resources", "scipy": "scipy"}
 
 @pytest.fixture
 def offline(monkeypatch):
-    """Blocks every connection; returns the list of this test's attempts (a
-    probe thread left behind by an earlier test, on a loaded machine, is
-    blocked but not counted)."""
+    """Blocks every connection; returns the list of this test's attempts.
+
+    A thread that was running before the test (a probe, or a tfds download
+    thread still retrying the file of an earlier test) is blocked but not
+    counted: only this test's own thread and the threads it starts are.
+    """
     attempts = []
-    earlier = {t for t in threading.enumerate() if t.name == datasets.PROBE_THREAD}
+    main = threading.current_thread()
+    earlier = {t for t in threading.enumerate() if t is not main}
 
     def blocked(*args, **kwargs):
         if threading.current_thread() not in earlier:
@@ -111,6 +115,7 @@ def test_download_step_is_reached(name, tmp_path, offline, monkeypatch):
     """
     monkeypatch.setattr(datasets, "_unreachable_hosts", lambda urls: {})
     monkeypatch.setattr(downloader, "MAX_RETRIES", 0)
+    downloader.get_downloader.cache_clear()  # its download threads: this test's
     with pytest.raises(ValueError, match=r"could not be downloaded: Connection"):
         _load(name, tmp_path)
     assert 1 <= len(offline) <= 4  # one per file of the data set
