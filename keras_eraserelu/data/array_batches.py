@@ -27,6 +27,7 @@ x, y = batches[0]   # (4, 8, 8, 1) float32, (4,) int32
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 import keras
@@ -103,7 +104,9 @@ class ArrayBatches(keras.utils.PyDataset):
         )
         self.padding = padding if augment in ("crop", "crop_flip") else 0
         self.flip = augment in ("flip", "crop_flip")
-        self.fill = np.asarray(fill, "float32")
+        # Shifting and mirroring commute with the per-channel normalization:
+        # done on the raw pixels, padded with the raw value of `fill`.
+        self.raw_fill = arrays.raw_value(fill)
         self.repeat = repeat
         self.drop_remainder = drop_remainder
         self.skip_batches = int(skip_batches)
@@ -125,10 +128,7 @@ class ArrayBatches(keras.utils.PyDataset):
         picked = self._examples(number)
         images = self.arrays.resize(self.images[picked])
         rng = np.random.default_rng((self.seed, number))
-        # Shifting and mirroring commute with the per-channel normalization:
-        # done on the raw pixels, padded with the raw value of `fill`.
-        fill = self.arrays.raw_value(self.fill)
-        images = shift_and_flip(images, rng, self.padding, self.flip, fill)
+        images = shift_and_flip(images, rng, self.padding, self.flip, self.raw_fill)
         return self.arrays.normalize(images), self.labels[picked]
 
     def _examples(self, number):
@@ -144,10 +144,18 @@ class ArrayBatches(keras.utils.PyDataset):
             return offsets
         picked = np.empty_like(offsets)
         for one_pass in np.unique(passes):
-            order = np.random.default_rng((self.seed, one_pass, 0)).permutation(count)
+            order = _permutation(self.seed, int(one_pass), count)
             mask = passes == one_pass
             picked[mask] = order[offsets[mask]]
         return picked
+
+
+@functools.lru_cache(maxsize=4)
+def _permutation(seed, one_pass, count):
+    """The order of pass `one_pass` (drawn once, shared by its batches)."""
+    order = np.random.default_rng((seed, one_pass, 0)).permutation(count)
+    order.flags.writeable = False
+    return order
 
 
 def shift_and_flip(images, rng, padding=0, flip=False, fill=0.0):
