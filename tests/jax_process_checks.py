@@ -21,7 +21,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ os.environ["KERAS_BACKEND"] = "jax"
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from kill_at import KillAt  # noqa: E402  (tests/, this script's folder)
 
 from keras_eraserelu.training import (  # noqa: E402
     describe_strategy,
@@ -67,22 +67,6 @@ def arrays(train_count, test_count):
     x = rng.normal(size=(count, 8, 8, 1)).astype("float32")
     y = rng.integers(0, 10, count).astype("int32")
     return (x[:train_count], y[:train_count]), (x[train_count:], y[train_count:])
-
-
-class KillAt(keras.callbacks.Callback):
-    """SIGKILLs this process after training batch `batch` of epoch `epoch`."""
-
-    def __init__(self, epoch, batch):
-        super().__init__()
-        self.at = (epoch, batch)
-        self.epoch = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == tuple(self.at):
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def train_once(args):

@@ -22,20 +22,9 @@ ROOT = Path(__file__).parents[1]
 # A wide ResNet with dropout (seed generators), digits with random shifts
 # (augmentation seeds), 5 epochs of 6 steps; KILL_AT = (epoch, batch).
 TRAIN = """
-import os, signal, sys
-import keras
+import os, sys
 from keras_eraserelu.training.trainer import train
-
-class KillAt(keras.callbacks.Callback):
-    def __init__(self, epoch, batch):
-        super().__init__()
-        self.at = (epoch, batch)
-        self.epoch = None
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == self.at:
-            os.kill(os.getpid(), signal.SIGKILL)
+from kill_at import KillAt
 
 kill = os.environ.get("KILL_AT")
 callbacks = [KillAt(*map(int, kill.split(",")))] if kill else []
@@ -47,7 +36,8 @@ result.model.save_weights(sys.argv[2])
 
 
 def _run(out, weights, kill_at=None):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    path = os.pathsep.join([str(ROOT), str(ROOT / "tests")])  # kill_at.py
+    env = {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("KILL_AT", None)
     if kill_at:
         env["KILL_AT"] = ",".join(map(str, kill_at))
